@@ -1,0 +1,36 @@
+"""Which reader reads which file: registration, detection, ``--format``."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+from tracetune.errors import TracetuneError, UnreadableFileError
+from tracetune.readers.base import first_objects
+
+#: format name -> module implementing the reader protocol (imported on first use).
+#: Detection tries them in this order; the first whose ``sniff`` accepts wins.
+READERS: dict[str, str] = {
+    "pi": "tracetune.readers.pi",
+}
+
+
+def reader_for(name: str) -> ModuleType:
+    if name not in READERS:
+        raise TracetuneError(f"unknown trace format '{name}'", hint=f"choose one of: {', '.join(READERS)}")
+    return importlib.import_module(READERS[name])
+
+
+def detect_format(path: Path) -> str:
+    """The format of one file, from its first JSON objects."""
+    objects = first_objects(path)
+    if not objects:
+        raise UnreadableFileError(f"{path}: holds no JSON object lines", hint="is this a session file?")
+    for name in READERS:
+        if reader_for(name).sniff(objects):
+            return name
+    raise UnreadableFileError(
+        f"{path}: not a session format tracetune knows",
+        hint=f"known formats: {', '.join(READERS)}; force one with --format",
+    )
