@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 from tracetune.conversation.types import ReadWarning, Session
 from tracetune.errors import TracetuneError, UnreadableFileError
+from tracetune.readers.hub import ResolvedSource, is_hub_uri, resolve_hub_source
 from tracetune.readers.registry import detect_format, reader_for
 
 SESSION_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -56,6 +57,7 @@ class ReadResult:
     sessions: list[Session] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     formats: dict[str, str] = field(default_factory=dict)  # path -> format
+    sources: list[ResolvedSource] = field(default_factory=list)  # Hub datasets read, pinned to a commit
 
     @property
     def warnings(self) -> list[ReadWarning]:
@@ -67,14 +69,33 @@ def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[Session]]:
     return name, reader_for(name).read(path)
 
 
+def resolve_sources(paths: Iterable[str | Path], token: str | None = None) -> tuple[list[Path], list[ResolvedSource]]:
+    """Local paths for every source: ``hf://datasets/...`` addresses are downloaded (cached) first."""
+    local: list[Path] = []
+    resolved: list[ResolvedSource] = []
+    for raw in paths:
+        if is_hub_uri(raw):
+            source = resolve_hub_source(str(raw), token=token)
+            resolved.append(source)
+            local.append(source.local_path)
+        else:
+            local.append(Path(raw))
+    return local, resolved
+
+
 def read_paths(
     paths: Iterable[str | Path],
     fmt: str | None = None,
     on_file: Callable[[Path], None] | None = None,
+    token: str | None = None,
 ) -> ReadResult:
-    """Read every session file under ``paths``; unreadable files become ``errors``."""
-    result = ReadResult()
-    for path in discover(paths):
+    """Read every session file under ``paths`` (local, or ``hf://datasets/...``).
+
+    Unreadable files become ``errors``; the others are still read.
+    """
+    local, sources = resolve_sources(paths, token=token)
+    result = ReadResult(sources=sources)
+    for path in discover(local):
         try:
             name, sessions = read_file(path, fmt)
         except UnreadableFileError as exc:

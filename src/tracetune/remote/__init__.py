@@ -1,0 +1,1 @@
+"""Remote compute: running the train and sweep stages on Hugging Face Jobs."""
