@@ -18,6 +18,7 @@ from tracetune.errors import TracetuneError
 
 COMMANDS = [
     # keep one line per command module (tracetune/cli/<name>.py)
+    "inspect",
 ]
 
 app = typer.Typer(
