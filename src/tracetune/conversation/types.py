@@ -93,7 +93,7 @@ class ToolSpec:
         }
 
 
-EpisodeStart = Literal["root", "compaction", "branch", "record"]
+EpisodeStart = Literal["root", "compaction", "branch", "record", "sidechain"]  # sidechain: a subagent conversation
 
 
 @dataclass(frozen=True)

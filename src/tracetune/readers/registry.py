@@ -13,6 +13,9 @@ from tracetune.readers.base import first_objects
 #: Detection tries them in this order; the first whose ``sniff`` accepts wins.
 READERS: dict[str, str] = {
     "pi": "tracetune.readers.pi",
+    "claude-code": "tracetune.readers.claude_code",
+    "codex": "tracetune.readers.codex",
+    "messages": "tracetune.readers.messages",
 }
 
 
