@@ -19,6 +19,8 @@ from tracetune.errors import TracetuneError
 COMMANDS = [
     # keep one line per command module (tracetune/cli/<name>.py)
     "inspect",
+    "student",
+    "prepare",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,111 @@
+"""``tracetune prepare``: sessions in, a training-ready dataset folder out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("prepare")
+    def prepare_cmd(
+        traces: list[Path] = typer.Argument(..., help="Session files or folders (read-only)."),
+        student: str = typer.Option(..., "--student", help="Model id or local folder (its tokenizer and chat template)."),
+        out: Path = typer.Option(..., "--out", help="Folder to write the prepared dataset into."),
+        fmt: Optional[str] = typer.Option(None, "--format", help="Force a trace format (default: detect per file)."),
+        chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Template override: a .jinja file or 'chatml_tools'."),
+        system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt text, or a file holding it."),
+        max_length: int = typer.Option(4096, "--max-length", help="Longest example in tokens."),
+        strategy: str = typer.Option("trajectory", "--strategy", help="'trajectory' (windowed) or 'per-turn'."),
+        per_turn_history: int = typer.Option(18, "--per-turn-history", help="per-turn: history messages kept (0: all)."),
+        per_turn_fit: bool = typer.Option(False, "--per-turn-fit", help="per-turn: cut old history until it fits instead of dropping."),
+        eval_fraction: float = typer.Option(0.1, "--eval-fraction", help="Share of session families held out."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+        clip: Optional[int] = typer.Option(8000, "--clip-tool-results", help="Clip tool results to this many characters (0: never)."),
+        reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning", help="Render and train on the teacher's reasoning."),
+        teacher: list[str] = typer.Option([], "--teacher", help="Only supervise turns of this teacher model (repeatable, 'prov/*')."),
+        keep_failed: bool = typer.Option(False, "--keep-failed-turns", help="Keep aborted/errored turns as context."),
+        tools_file: Optional[Path] = typer.Option(None, "--tools-file", help="JSON tool definitions to add or replace."),
+    ) -> None:
+        """Redact, split by session family, render with the student's template, mask, window, write."""
+        from pydantic import ValidationError
+
+        from tracetune.errors import TracetuneError
+        from tracetune.prepare.config import PrepareConfig
+        from tracetune.prepare.stage import prepare
+
+        try:
+            config = PrepareConfig(
+                student=student,
+                chat_template=chat_template,
+                system_prompt=system_prompt,
+                max_length=max_length,
+                strategy=strategy,  # type: ignore[arg-type]
+                per_turn_history=per_turn_history,
+                per_turn_fit=per_turn_fit,
+                eval_fraction=eval_fraction,
+                seed=seed,
+                clip_tool_result_chars=clip or None,
+                include_reasoning=reasoning,
+                teacher_models=teacher,
+                drop_failed_turns=not keep_failed,
+                tools_file=str(tools_file) if tools_file else None,
+            )
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise TracetuneError(f"invalid prepare options: {bad}", hint="see tracetune prepare --help") from None
+        console = Console(stderr=True)
+        with _progress(console) as bar:
+            task = bar.add_task("rendering sessions", total=None)
+            result = prepare(config, traces, out, fmt=fmt, progress=lambda _s, done, total: bar.update(task, completed=done, total=total))
+        Console().print(summary_table(result.stats))
+        Console().print(turns_line(result.stats), highlight=False)
+        if not result.stats["turns"]["supervised"]:
+            conv = result.stats["conversion"]
+            console.print(
+                f"[yellow]warning:[/] no turn was supervised ({conv['targets_in']} targets read, "
+                f"{conv['filtered_teacher']} left as context by --teacher); the dataset is empty",
+                highlight=False,
+            )
+        if result.stats["split"]["warning"]:
+            console.print(f"[yellow]warning:[/] {result.stats['split']['warning']}", highlight=False)
+        Console().print(f"dataset written to [bold]{out}[/] (open {out / 'report.html'})", highlight=False)
+
+
+def _progress(console: Console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+
+
+def summary_table(stats: dict) -> Table:
+    """The figures a user checks first, from ``prepare_stats.json``."""
+    table = Table(title=f"prepare ({stats['strategy']}, max length {stats['max_length']})", show_header=True)
+    table.add_column("")
+    table.add_column("train", justify="right")
+    table.add_column("eval", justify="right")
+    train, ev = stats["examples"]["train"], stats["examples"]["eval"]
+    table.add_row("sessions", str(stats["split"]["train_sessions"]), str(stats["split"]["eval_sessions"]))
+    for label, key in (("examples", "examples"), ("turns supervised", "turns_supervised"), ("tokens", "tokens"), ("supervised tokens", "supervised_tokens"), ("tokens / supervised", "tokens_per_supervised_token")):
+        table.add_row(label, _fmt(train[key]), _fmt(ev[key]))
+    return table
+
+
+def turns_line(stats: dict) -> str:
+    """Kept and dropped trainable turns, in one line."""
+    turns = stats["turns"]
+    dropped = ", ".join(f"{k} {v}" for k, v in turns["dropped_by_reason"].items()) or "none"
+    return (
+        f"{turns['supervised']}/{turns['trainable']} trainable turns kept ({100 * (turns['kept_fraction'] or 0):.1f}%); "
+        f"dropped: {dropped}; windowed episodes: {stats['windowed_episodes']}; fallback turns: {turns['fallback_turns']}"
+    )
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)

@@ -1,0 +1,308 @@
+"""Privacy before anything is rendered: secrets out, home directories anonymised.
+
+``redact_sessions`` rewrites every text a Session carries: message content,
+reasoning, tool-call arguments (string values, recursively; keys and tool
+names untouched), raw arguments, the session's cwd, source, parent reference,
+system prompt, tool descriptions, and reader warnings (they quote paths).
+
+Secrets become typed, numbered placeholders (``<REDACTED:github_token:1>``):
+the same value gets the same placeholder in every session, so a model still
+sees that the token exported in one command is the one used in the next.
+Detection is ``redact_patterns`` (typed tokens, then context patterns such as
+``PASSWORD=``, bearer headers, URL passwords) followed by detect-secrets
+(``redact_plugins``). A value is replaced where it was found; a *strong* value
+(long, mixed characters, or a typed token) is also replaced wherever else it
+occurs as a whole token, since a password typed once is often echoed later.
+
+Home directories (``/Users/alice``, ``/home/alice``, ``C:\\Users\\alice``)
+become ``RedactOptions.home`` (Windows homes keep their drive and separators);
+the user names seen in them are replaced where they stand alone too, as far as
+that is safe (see ``redact_paths``: ``whoami`` output, ``alice@host``,
+``--Users-alice-project--``; long names everywhere as whole words).
+
+Precision/recall: the defaults favour faithful code over catching every
+random-looking string. Git shas, UUIDs, hashes and base64 images are not
+touched (the entropy plugins are off unless ``high_entropy``); values next to
+secret-sounding names are dropped when they look like code (``get_token()``,
+``os.environ``, ``${VAR}``, ``<token>``). A secret with no recognisable shape
+and no telling name around it (a bare password pasted into a chat) is missed;
+use ``extra_patterns`` or ``usernames`` for what you know is there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tracetune.conversation.types import Session
+from tracetune.prepare import redact_plugins
+from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS, SecretPattern, classify, strong_value
+from tracetune.prepare.redact_paths import HomePaths
+from tracetune.prepare.redact_walk import collect_texts, map_session
+
+class RedactOptions(BaseModel):
+    """What ``redact_sessions`` removes, and what it puts in its place."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: bool = Field(True, description="Replace secrets (keys, tokens, passwords, private key blocks).")
+    paths: bool = Field(True, description="Anonymise home directories and the user names in them.")
+    detect_secrets: bool = Field(True, description="Run detect-secrets' plugins after tracetune's own patterns.")
+    high_entropy: bool = Field(
+        False, description="Also redact quoted high-entropy strings (catches unknown key formats, hits hashes too)."
+    )
+    home: str = Field("/home/user", description="What a POSIX home directory (/Users/NAME, /home/NAME) becomes.")
+    user: str = Field("user", description="What a user name becomes (also inside Windows homes).")
+    standalone_usernames: bool = Field(True, description="Replace home-directory user names where they stand alone.")
+    usernames: list[str] = Field(
+        default_factory=list, description="More names (3 characters or more) to replace wherever they stand alone."
+    )
+    extra_patterns: dict[str, str] = Field(
+        default_factory=dict,
+        description="kind -> regular expression of more secrets; a named group 's' marks the part to replace.",
+    )
+    allowlist: list[str] = Field(default_factory=list, description="Values never redacted (e.g. a public test key).")
+    numbered: bool = Field(True, description="Number placeholders per kind (<REDACTED:kind:N>) so reuse stays visible.")
+
+    @field_validator("extra_patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, pattern in value.items():
+            if not re.fullmatch(r"[a-z0-9_]+", kind):
+                raise ValueError(f"extra pattern kind {kind!r}: use lowercase letters, digits and '_'")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"extra pattern {kind!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+
+@dataclass
+class RedactionReport:
+    """What was removed, by kind. Never holds a secret, a path or a user name."""
+
+    sessions: int = 0
+    sessions_changed: int = 0
+    texts: int = 0  # distinct text values scanned
+    chars: int = 0
+    occurrences: Counter = field(default_factory=Counter)  # kind -> replacements (per distinct text)
+    distinct: Counter = field(default_factory=Counter)  # kind -> distinct values
+    home_paths: int = 0
+    usernames_found: int = 0
+    username_mentions: int = 0
+    seconds: float = 0.0
+    redactor: "Redactor | None" = field(default=None, repr=False, compare=False)
+
+    def scrub(self, text: str) -> str:
+        """``text`` redacted with what this run learned (same placeholders, same user names).
+
+        For strings written next to the dataset that did not come through the
+        sessions: file paths in error messages, log lines.
+        """
+        return self.redactor.apply(text) if self.redactor is not None and text else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessions": self.sessions,
+            "sessions_changed": self.sessions_changed,
+            "texts_scanned": self.texts,
+            "chars_scanned": self.chars,
+            "secrets": {
+                "total": sum(self.occurrences.values()),
+                "distinct_total": sum(self.distinct.values()),
+                "by_kind": dict(sorted(self.occurrences.items())),
+                "distinct_by_kind": dict(sorted(self.distinct.items())),
+            },
+            "paths": {
+                "home_paths": self.home_paths,
+                "usernames_found": self.usernames_found,
+                "username_mentions": self.username_mentions,
+            },
+            "seconds": round(self.seconds, 3),
+        }
+
+
+Span = tuple[int, int, str, str]  # start, end, kind, value
+
+
+class Redactor:
+    """Two passes over a corpus: ``learn`` every text, then ``apply`` to each (both cached)."""
+
+    def __init__(self, options: RedactOptions | None = None):
+        self.options = options or RedactOptions()
+        self.report = RedactionReport()
+        self.report.redactor = self
+        self._extra = tuple(SecretPattern(k, re.compile(p)) for k, p in self.options.extra_patterns.items())
+        self._allow = set(self.options.allowlist)
+        self._spans: dict[str, list[Span]] = {}
+        self._done: dict[str, str] = {}
+        self._placeholders: dict[str, str] = {}
+        self._numbers: Counter = Counter()
+        self._used: set[str] = set()
+        self._strong: dict[str, str] = {}  # value -> kind
+        self._strong_re: re.Pattern[str] | None = None
+        opts = self.options
+        self.paths = HomePaths(opts.home, opts.user, opts.standalone_usernames, opts.usernames)
+
+    # pass 1 ---------------------------------------------------------------
+    def learn(self, text: str) -> None:
+        if text in self._spans or not text:
+            return
+        self.report.texts += 1
+        self.report.chars += len(text)
+        spans = self._detect(text) if self.options.secrets else []
+        self._spans[text] = spans
+        for _, _, kind, value in spans:
+            self._placeholder(value, kind)
+        if self.options.paths:
+            self.paths.learn(text)
+
+    def _detect(self, text: str) -> list[Span]:
+        """Spans by tier: typed tokens, then context patterns, then detect-secrets, each filling gaps only."""
+        low = text.lower()
+        typed = [(a, b, p.kind, v) for p in TYPED_PATTERNS + self._extra for a, b, v in p.spans(text, low)]
+        context = [(a, b, classify(v, p.kind), v) for p in CONTEXT_PATTERNS for a, b, v in p.spans(text, low)]
+        spans = _fill(_fill([], typed), context)
+        if self.options.detect_secrets:
+            plugins = list(redact_plugins.token_plugin_hits(text)) + list(redact_plugins.keyword_hits(text))
+            if self.options.high_entropy:
+                plugins += redact_plugins.entropy_hits(text)
+            spans = _fill(spans, plugins)
+        return spans
+
+    def _placeholder(self, value: str, kind: str) -> str | None:
+        if value in self._allow:
+            return None
+        if value not in self._placeholders:
+            self._numbers[kind] += 1
+            number = f":{self._numbers[kind]}" if self.options.numbered else ""
+            self._placeholders[value] = f"<REDACTED:{kind}{number}>"
+            if kind in _TYPED_KINDS or strong_value(value):
+                self._strong[value] = kind
+                self._strong_re = None
+        return self._placeholders[value]
+
+    # pass 2 ---------------------------------------------------------------
+    def apply(self, text: str) -> str:
+        if not text:
+            return text
+        if text not in self._spans:
+            self.learn(text)
+        done = self._done.get(text)
+        if done is None:
+            done = self._replace_paths(self._replace_secrets(text))
+            self._done[text] = done
+        return done
+
+    def _replace_secrets(self, text: str) -> str:
+        spans = self._spans.get(text, [])
+        if self._strong:
+            spans = _fill(spans, list(self._strong_spans(text)))
+        out, last = [], 0
+        for start, end, kind, value in spans:
+            placeholder = self._placeholders.get(value)
+            if placeholder is None:
+                continue
+            out.append(text[last:start])
+            out.append(placeholder)
+            self.report.occurrences[kind] += 1
+            if value not in self._used:
+                self._used.add(value)
+                self.report.distinct[kind] += 1
+            last = end
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+    def _strong_spans(self, text: str) -> Iterator[Span]:
+        """Where known strong values occur in ``text`` as whole tokens.
+
+        One regex alternation is fast for a few values and slow for hundreds,
+        so past a handful the values present are picked first with ``in``.
+        """
+        if len(self._strong) > _FEW_VALUES:
+            present = [v for v in self._strong if v in text]
+            if not present:
+                return
+            regex = _alternation(present)
+        else:
+            if self._strong_re is None:
+                self._strong_re = _alternation(self._strong)
+            regex = self._strong_re
+        for match in regex.finditer(text):
+            value = match.group()
+            yield from (
+                (start, end, self._strong[value], value)
+                for start, end in redact_plugins.whole_tokens(text, value, match.start())
+            )
+
+    def _replace_paths(self, text: str) -> str:
+        return self.paths.apply(text) if self.options.paths else text
+
+
+_TYPED_KINDS = frozenset(p.kind for p in TYPED_PATTERNS)
+_FEW_VALUES = 16
+
+
+def _alternation(values: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+
+def _fill(kept: list[Span], candidates: list[Span]) -> list[Span]:
+    """``kept`` (sorted, disjoint) plus the candidates that overlap nothing kept, sorted by start.
+
+    Among overlapping candidates the earliest wins, then the longest, then the
+    first listed (pattern order).
+    """
+    out = list(kept)
+    starts = [span[0] for span in out]
+    order = sorted(range(len(candidates)), key=lambda i: (candidates[i][0], candidates[i][0] - candidates[i][1], i))
+    for i in order:
+        start, end = candidates[i][0], candidates[i][1]
+        at = bisect.bisect_right(starts, start)
+        if (at and out[at - 1][1] > start) or (at < len(out) and out[at][0] < end):
+            continue
+        out.insert(at, candidates[i])
+        starts.insert(at, start)
+    return out
+
+
+def redact_sessions(
+    sessions: Iterable[Session], options: RedactOptions | None = None
+) -> tuple[list[Session], RedactionReport]:
+    """Every Session with its secrets replaced and home paths anonymised, plus the report."""
+    started = time.perf_counter()
+    sessions = list(sessions)
+    redactor = Redactor(options)
+    opts = redactor.options
+    if not (opts.secrets or opts.paths):
+        redactor.report.sessions = len(sessions)
+        return sessions, redactor.report
+    for text in collect_texts(sessions):
+        redactor.learn(text)
+    out = []
+    report = redactor.report
+    for session in sessions:
+        changed = False
+
+        def rewrite(text: str) -> str:
+            nonlocal changed
+            new = redactor.apply(text)
+            changed = changed or new != text
+            return new
+
+        out.append(map_session(session, rewrite))
+        report.sessions_changed += changed
+    report.sessions = len(sessions)
+    report.usernames_found = len(redactor.paths.names)
+    report.home_paths = redactor.paths.home_paths
+    report.username_mentions = redactor.paths.mentions
+    report.seconds = time.perf_counter() - started
+    return out, report

@@ -1,0 +1,115 @@
+"""Home directories and the user names in them, anonymised consistently.
+
+``/Users/alice/x`` and ``/home/alice/x`` become ``<home>/x`` (``/home/user``
+by default); ``C:\\Users\\alice\\x`` keeps its drive and separators and becomes
+``C:\\Users\\user\\x``. Every user name seen in a home path is also replaced
+where it stands alone, as far as that is safe:
+
+- a distinctive name (7+ characters, or holding a digit or an upper-case
+  letter: ``badlogic``, ``jdoe42``) wherever it is a whole word (``whoami``
+  output, ``github.com/badlogic``, prose);
+- a short lower-case name (``mario``, ``codex``), which is too often an
+  ordinary word or a tool's name, only in the places a user name sits:
+  a line of its own (``whoami``), ``NAME@host``, ``~NAME``, and pi's session
+  folder names (``--Users-NAME-work--``).
+
+Not touched: generic accounts (``root``, ``runner``, ``ubuntu``, ``Shared``,
+agent sandboxes such as ``codex``; they name nobody), names shorter than
+three characters, and a path whose prefix is glued to a word
+(``/var/home/x``, ``example.com/home/about``).
+"""
+
+from __future__ import annotations
+
+import re
+
+GENERIC_USERS = frozenset(
+    "root admin administrator user users ubuntu debian runner ec2-user guest default public shared "
+    "all node app git dev test vagrant docker jenkins linuxbrew www-data codex claude agent sandbox coder "
+    "workspace project home work build ci".split()
+)
+
+_NAME = r"[\w.\-]+"  # \w: letters of any script, so /Users/josé is one name
+_POSIX_HOME = re.compile(r"(?<![\w.\-~])(?:/Users|/home)/(?P<name>" + _NAME + r")(?![\w.\-])")
+# A Windows name may hold spaces (C:\Users\Jane Doe\...): taken whole when a separator follows.
+_WINDOWS_HOME = re.compile(
+    r"(?<![^\W_])(?P<drive>[A-Za-z]):(?P<sep>\\\\|\\|/)(?i:Users)(?P=sep)"
+    r"(?:(?P<spaced>" + _NAME + r"(?: " + _NAME + r")+)(?=(?P=sep))|(?P<name>" + _NAME + r")(?![\w.\-]))"
+)
+_ALNUM = r"[^\W_]"  # a letter or digit of any script
+_MIN_NAME = 3
+
+
+def _may_hold_home(text: str) -> bool:
+    return "/home/" in text or "Users" in text or "users" in text or "USERS" in text
+
+
+def _distinctive(name: str) -> bool:
+    """Unlikely to be an ordinary word: long, or holding a digit or a capital."""
+    return len(name) >= 7 or any(c.isdigit() or c.isupper() for c in name)
+
+
+class HomePaths:
+    """Learns user names from home paths, then rewrites texts; counts what it replaced."""
+
+    def __init__(self, home: str = "/home/user", user: str = "user", standalone: bool = True, names: list[str] = ()):
+        self.home = home
+        self.user = user
+        self.standalone = standalone
+        self.names: set[str] = set(names)
+        self.home_paths = 0
+        self.mentions = 0
+        self._names_re: re.Pattern[str] | None = None
+
+    def keep(self, name: str) -> bool:
+        return name == self.user or name.lower() in GENERIC_USERS
+
+    def learn(self, text: str) -> None:
+        if not _may_hold_home(text):
+            return
+        for regex in (_POSIX_HOME, _WINDOWS_HOME):
+            for match in regex.finditer(text):
+                name = self._name(match)
+                if name not in self.names and not self.keep(name):
+                    self.names.add(name)
+                    self._names_re = None
+
+    def apply(self, text: str) -> str:
+        if _may_hold_home(text):
+            text = _POSIX_HOME.sub(self._posix, text)
+            text = _WINDOWS_HOME.sub(self._windows, text)
+        if self.standalone and any(name in text for name in self.names):
+            text, count = self._names_regex().subn(self.user, text)
+            self.mentions += count
+        return text
+
+    def _names_regex(self) -> re.Pattern[str]:
+        if self._names_re is None:
+            names = sorted((n for n in self.names if len(n) >= _MIN_NAME), key=len, reverse=True)
+            wide = "|".join(re.escape(n) for n in names if _distinctive(n)) or "(?!)"
+            narrow = "|".join(re.escape(n) for n in names if not _distinctive(n)) or "(?!)"
+            self._names_re = re.compile(
+                rf"(?<!{_ALNUM})(?:{wide})(?!{_ALNUM})"
+                rf"|(?<=~)(?:{narrow})(?!{_ALNUM})"  # ~alice
+                rf"|(?<![\w./-])(?:{narrow})(?=@{_ALNUM})"  # alice@host
+                rf"|(?:(?<=-Users-)|(?<=-home-))(?:{narrow})(?=-)"  # pi's --Users-alice-work--
+                rf"|(?m:^(?:{narrow})(?=[ \t]*$))"  # whoami
+            )
+        return self._names_re
+
+    @staticmethod
+    def _name(match: re.Match[str]) -> str:
+        return match.group("name") or match.group("spaced")
+
+    def _posix(self, match: re.Match[str]) -> str:
+        if self.keep(match.group("name")):
+            return match.group()
+        self.home_paths += 1
+        return self.home
+
+    def _windows(self, match: re.Match[str]) -> str:
+        if self.keep(self._name(match)):
+            return match.group()
+        self.home_paths += 1
+        sep = match.group("sep")
+        return f"{match.group('drive')}:{sep}Users{sep}{self.user}"

@@ -1,0 +1,214 @@
+"""The secret shapes tracetune looks for itself, and the value filters they share.
+
+Each pattern names a kind (it becomes the placeholder ``<REDACTED:kind:N>``)
+and marks the secret part with the named group ``s`` (the whole match when it
+has none), so ``PASSWORD=`` or ``Bearer `` stay readable and only the value
+goes. Typed token patterns come first: when two patterns claim the same text,
+the earlier one names the kind. Context patterns (assignments, headers, URL
+passwords, CLI flags) pass their value through ``plausible_value`` so that
+code such as ``token = get_token()`` or ``PASSWORD=${PASSWORD}`` is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+_B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
+_E = r"(?![A-Za-z0-9_\-])"  # token end
+
+
+@dataclass(frozen=True)
+class SecretPattern:
+    kind: str
+    regex: re.Pattern[str]
+    check: Callable[[str], bool] | None = None  # for values that are secrets only by context
+    hints: tuple[str, ...] = ()  # lowercase; the pattern cannot match a text holding none of them
+
+    def spans(self, text: str, lowered: str | None = None):
+        """(start, end, value) of each secret this pattern finds in ``text`` (``lowered``: ``text.lower()``)."""
+        if self.hints and lowered is not None and not any(h in lowered for h in self.hints):
+            return
+        has_group = "s" in self.regex.groupindex
+        for match in self.regex.finditer(text):
+            start, end = match.span("s") if has_group else match.span()
+            if start < 0 or start == end:
+                continue
+            value = text[start:end]
+            if self.check is not None and not self.check(value):
+                continue
+            yield start, end, value
+
+
+def _p(
+    kind: str, pattern: str, hints: str = "", flags: int = 0, check: Callable[[str], bool] | None = None
+) -> SecretPattern:
+    return SecretPattern(kind, re.compile(pattern, flags), check, tuple(hints.split()))
+
+
+_SECRET_WORD = (
+    r"(?:API_?KEY|ACCESS_?KEY|SECRET_?KEY|PRIVATE_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|AUTH)"
+)
+_CODE_SECRET_WORD = (
+    r"(?:password|passwd|secret|token|(?:api|access|private|secret|signing|encryption|master|auth)_?key)"
+)
+_VALUE = r"[^\s\"'`#;,&(){}\[\]<>$\\]+"
+# Values may sit in quotes, escaped ones too (JSON inside a tool result: KEY=\"...\").
+_QUOTED_VALUE = r"(?P<q>\\?[\"']?)(?P<s>" + _VALUE + r")(?P=q)(?=[\s;,&\"'`)}\]<>\\]|$)"
+# In .env lines & belongs to the value (no query strings there).
+_ENV_VALUE = r"(?P<q>\\?[\"']?)(?P<s>[^\s\"'`#;,(){}\[\]<>$\\]+)(?P=q)(?=[\s;,\"'`)}\]<>\\]|$)"
+
+TYPED_PATTERNS: tuple[SecretPattern, ...] = (
+    _p(
+        "private_key",
+        r"-----BEGIN (?P<label>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
+        r"(?:.{0,20000}?-----END (?P=label)-----|(?:(?:\\[rn]|\s)*[A-Za-z0-9+/=]{16,})*)",
+        "private",
+        re.DOTALL,
+    ),
+    _p("private_key", r"PuTTY-User-Key-File-\d+:[^\n]*(?:\n[^\n]*){0,40}?\nPrivate-MAC: [0-9a-f]+", "putty-user-key"),
+    _p("aws_access_key_id", _B + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}" + _E, "akia asia abia acca a3t"),
+    _p(
+        "aws_secret_access_key",
+        r"(?i:aws_?secret_?(?:access_?)?key|secretaccesskey)\\?[\"']?\s*[:=]\s*\\?[\"']?"
+        r"(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
+        "secret",
+    ),
+    _p("google_api_key", _B + r"AIza[0-9A-Za-z_\-]{35}" + _E, "aiza"),
+    _p("google_oauth_secret", _B + r"GOCSPX-[A-Za-z0-9_\-]{20,}" + _E, "gocspx-"),
+    _p("google_oauth_token", _B + r"ya29\.[0-9A-Za-z_\-]{20,}" + _E, "ya29."),
+    _p("gcp_private_key_id", r"\"private_key_id\"\s*:\s*\"(?P<s>[0-9a-f]{40})\"", "private_key_id"),
+    _p("azure_key", r"(?:AccountKey|SharedAccessKey)=(?P<s>[A-Za-z0-9+/]{40,}={0,2})", "accountkey= sharedaccesskey="),
+    _p("azure_key", r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})", "sig="),
+    _p("azure_key", _B + r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}" + _E, "q~"),
+    _p("github_token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}" + _E, "ghp_ gho_ ghu_ ghs_ ghr_"),
+    _p("github_token", _B + r"github_pat_[A-Za-z0-9_]{22,}" + _E, "github_pat_"),
+    _p(
+        "gitlab_token",
+        _B + r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|oas)-[A-Za-z0-9_\-]{20,}" + _E,
+        "glpat- gldt- glft- glsoat- glrt- glcbt- glimt- glptt- gloas-",
+    ),
+    _p("huggingface_token", _B + r"(?:hf_|api_org_)[A-Za-z0-9]{30,}" + _E, "hf_ api_org_"),
+    _p("anthropic_key", _B + r"sk-ant-[A-Za-z0-9_\-]{20,}" + _E, "sk-ant-"),
+    _p(  # OpenAI and the providers that copied its shape (OpenRouter sk-or-v1-, DeepSeek):
+        # a digit and a run of 16 letters/digits somewhere, which kebab-case words never have
+        "openai_key",
+        _B + r"sk-(?:proj-|svcacct-|admin-|None-|or-v1-)?(?=[A-Za-z0-9_\-]*[0-9])(?=[A-Za-z0-9_\-]*?[A-Za-z0-9]{16})"
+        r"[A-Za-z0-9_\-]{20,}" + _E,
+        "sk-",
+    ),
+    _p("slack_token", _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _E, "xox"),
+    _p("slack_token", _B + r"xapp-\d-[A-Za-z0-9\-]{10,}" + _E, "xapp-"),
+    _p("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows)/(?P<s>[A-Za-z0-9_/]{20,})", "hooks.slack"),
+    _p("stripe_key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E, "_live_ _test_"),
+    _p("stripe_key", _B + r"whsec_[A-Za-z0-9]{24,}" + _E, "whsec_"),
+    _p("npm_token", _B + r"npm_[A-Za-z0-9]{36}" + _E, "npm_"),
+    _p("pypi_token", _B + r"pypi-AgE[A-Za-z0-9_\-]{50,}" + _E, "pypi-age"),
+    _p("jwt", _B + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*" + _E, "eyj"),
+    _p(  # other services whose tokens show up in agent sessions, by their documented prefixes
+        "api_token",
+        _B + r"(?:gsk_[A-Za-z0-9]{48,}|r8_[A-Za-z0-9]{37,}|xai-[A-Za-z0-9]{70,}|pplx-[A-Za-z0-9]{40,}"
+        r"|dop_v1_[a-f0-9]{64}|lin_api_[A-Za-z0-9]{40}|dapi[a-f0-9]{32}(?:-\d)?|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"
+        r"|sbp_[a-f0-9]{40}|hv[sb]\.[A-Za-z0-9_\-]{24,}|ATATT3[A-Za-z0-9_\-=]{100,}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}"
+        r"|key-[0-9a-f]{32}|AGE-SECRET-KEY-1[0-9A-Z]{58})" + _E,
+        "gsk_ r8_ xai- pplx- dop_v1_ lin_api_ dapi shpat_ shpss_ shpca_ shppa_ sbp_ hvs. hvb. atatt3 pmak- key- age-secret",
+    ),
+)
+
+CONTEXT_PATTERNS: tuple[SecretPattern, ...] = (
+    _p(
+        "bearer_token",
+        # after "Bearer", or an Authorization header whose value is quoted or has a scheme
+        # ("'Authorization': auth_v4" is a variable, not a token)
+        r"(?i:\bbearer\s+|\bauthorization\\?[\"']?\s*[:=]\s*"
+        r"(?:\\?[\"']\s*(?:(?:bearer|token|basic|digest)\s+)?|(?:bearer|token|basic|digest)\s+))"
+        r"(?P<s>[A-Za-z0-9_\-.~+/]{11,}[A-Za-z0-9_\-~+/]=*)(?![A-Za-z0-9_\-.~+/=])",
+        "bearer authorization",
+        check=lambda v: plausible_value(v),
+    ),
+    _p(
+        "url_password",
+        r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"'<>]+:(?P<s>[^\s@/\"'<>]+)@(?=[A-Za-z0-9\[])",
+        "://",
+        check=lambda v: plausible_value(v, min_length=4),
+    ),
+    _p(
+        "env_secret",
+        _SECRET_WORD + r"=" + _ENV_VALUE,  # shell and .env style: no spaces around '='
+        "key token secret pass pwd credential auth",
+        check=lambda v: plausible_value(v, min_length=4, allow_words=True),
+    ),
+    _p(
+        "cli_secret",
+        r"(?<![A-Za-z0-9_])--?(?i:password|passwd|token|api-key|apikey|secret|access-token|auth-token)(?:=|\s+)"
+        + _QUOTED_VALUE,
+        "passw token key secret",
+        check=lambda v: plausible_value(v),
+    ),
+    _p(
+        "assignment_secret",
+        r"(?i)" + _CODE_SECRET_WORD + r"\\?[\"']?\s*[:=]\s*" + _QUOTED_VALUE,
+        "key token secret pass pwd credential auth",
+        check=lambda v: plausible_value(v) and (strong_value(v) or any(c.isdigit() for c in v)),
+    ),
+)
+
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)^(?:x+|\*+|\.+|-+|null|none|nil|true|false|undefined|redacted|changeme|example|value|"
+    r"(?:your|my)[_\-].*|.*[_\-]here|.*[_\-](?:key|token|secret|password)|secret|password|token|api[_\-]?key|"
+    r"<.*>|\{.*\}|\$.*|%.*%)$"
+)
+_IDENTIFIER_CHAIN = re.compile(r"^[A-Za-z_][A-Za-z_\-]*(?:\.[A-Za-z_][A-Za-z_\-]*)*$")  # os.environ, xet-auth
+_NUMBER = re.compile(r"^[0-9.:_\-]+$")
+_MASKED = re.compile(r"\s|\*{3}|x{3}|\.{3}|…|•")  # spaces, or shown masked: hf_***, sk-xxx, eyJ...
+_PATH_LIKE = re.compile(r"^(?:~?/|\.\.?/|[A-Za-z]:\\)|^[\w.\-]+\.(?:json|pem|key|p12|pfx|crt|txt|env|ya?ml|toml|ini)$")
+
+
+def plausible_value(value: str, min_length: int = 6, allow_words: bool = False) -> bool:
+    """Whether a value found next to a secret-sounding name could be a real secret.
+
+    Rejects what code and docs put there instead: empty or short values,
+    numbers, booleans, obvious placeholders (``xxx``, ``your-key-here``,
+    ``<token>``, ``${VAR}``, ``$VAR``, ``sk-xxx``, ``hf_***``, ``eyJ...``),
+    values with spaces (prose, labels), already-redacted text, and plain
+    identifiers, kebab-case names or attribute chains without a digit
+    (``api_key``, ``xet-auth``, ``os.environ``), which are far more often
+    names than passwords.
+    ``allow_words`` keeps single words (``.env`` files: ``DB_PASSWORD=postgres``).
+    File paths are rejected too (``GOOGLE_APPLICATION_CREDENTIALS=/x/creds.json``
+    names where a secret is, it is not one).
+    """
+    if len(value) < min_length or "REDACTED" in value or _MASKED.search(value):
+        return False
+    if _NUMBER.match(value) or _PLACEHOLDER_WORDS.match(value) or _PATH_LIKE.match(value):
+        return False
+    if allow_words and "." not in value:
+        return True
+    return not _IDENTIFIER_CHAIN.match(value)
+
+
+def strong_value(value: str) -> bool:
+    """Specific enough to be replaced everywhere it occurs, not only where it was found.
+
+    At least 10 characters mixing at least two of lower case, upper case and
+    digits: a random token or a real password, not a word or a name such as
+    ``postgres`` or ``production-db`` that ``KEY=...`` would otherwise erase
+    from every command and file that mentions it.
+    """
+    if len(value) < 10:
+        return False
+    classes = (
+        any(c.islower() for c in value),
+        any(c.isupper() for c in value),
+        any(c.isdigit() for c in value),
+    )
+    return sum(classes) >= 2
+
+
+def classify(value: str, default: str) -> str:
+    """The typed kind a value has on its own (a ``ghp_`` token found in ``GITHUB_TOKEN=``)."""
+    for pattern in TYPED_PATTERNS:
+        if "s" not in pattern.regex.groupindex and pattern.regex.fullmatch(value):
+            return pattern.kind
+    return default

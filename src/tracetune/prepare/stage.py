@@ -1,0 +1,179 @@
+"""``prepare``: traces in, the prepared dataset folder out.
+
+Order matters for privacy: sessions are redacted right after reading, before
+anything is rendered, counted by tool, split or written. Then tool schemas,
+the family split, conversion (filters, clipping), rendering with the
+student's template, and the atomic write of the dataset contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tracetune.conversation.types import Session
+from tracetune.conversation.wire import episode_to_wire
+from tracetune.errors import TracetuneError
+from tracetune.prepare.config import PrepareConfig
+from tracetune.prepare.conversations import ConversationCounts, convert_episode, to_conversation
+from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json, write_jsonl
+from tracetune.prepare.render import check_template
+from tracetune.prepare.stats import PrepareStats
+from tracetune.prepare.windows import Planner, per_turn, trajectory
+
+Progress = Callable[[str, int, int], None]  # step, done, total
+
+
+@dataclass
+class PrepareResult:
+    out_dir: Path
+    stats: dict[str, Any]
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.out_dir / "dataset"
+
+
+def load_student_tokenizer(config: PrepareConfig):
+    """The student's tokenizer with the template override applied, checked to be tool-aware."""
+    from tracetune.train.student import load_tokenizer
+
+    if not config.student:
+        raise TracetuneError("no student given", hint="pass --student MODEL_ID_OR_FOLDER (or build one: tracetune student tiny)")
+    tokenizer = load_tokenizer(config.student, chat_template=config.resolved_chat_template())
+    check_template(tokenizer, config.student)
+    return tokenizer
+
+
+def prepare(
+    config: PrepareConfig,
+    sources: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    fmt: str | None = None,
+    tokenizer=None,
+    progress: Progress | None = None,
+) -> PrepareResult:
+    """Read, redact, split, render and write; returns the output folder and the stats."""
+    from tracetune.prepare.redact import redact_sessions
+    from tracetune.prepare.split import split_sessions
+    from tracetune.prepare.tools import ToolCatalog
+    from tracetune.readers import read_paths
+
+    stats = PrepareStats()
+    clock = _Clock(stats)
+    tokenizer = tokenizer or load_student_tokenizer(config)
+    clock.lap("load_student")
+    read = read_paths(list(sources), fmt)
+    stats.files = len(read.formats) + len(read.errors)
+    stats.read_warnings.update(w.kind for w in read.warnings)
+    if not read.sessions:
+        raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")
+    clock.lap("read")
+    sessions, redaction = redact_sessions(read.sessions, config.redaction)
+    stats.file_errors = [{"path": redaction.scrub(e.path), "error": redaction.scrub(e.message)} for e in read.errors]
+    clock.lap("redact")
+    catalog = ToolCatalog.from_sessions(sessions, config.tools_file)
+    split = split_sessions(sessions, config.eval_fraction, config.seed)
+    stats.sessions = len(sessions)
+    acc = _Collected(stats)
+    system = config.resolved_system_prompt()
+    eval_ids = set(split.eval_ids)
+    for n, session in enumerate(sessions):
+        which = "eval" if session.id in eval_ids else "train"
+        family = split.families.get(session.id, session.id)
+        _prepare_session(tokenizer, config, session, catalog.for_session(session), system, family, which, acc)
+        if progress:
+            progress("render", n + 1, len(sessions))
+    clock.lap("render")
+    rows, episodes = acc.rows, acc.episodes
+    extra = {
+        "strategy": config.strategy,
+        "max_length": config.max_length,
+        "student": config.student,
+        "conversion": acc.counts.to_dict(),
+        "split": {"train_sessions": len(split.train_ids), "eval_sessions": len(split.eval_ids), "warning": split.warning},
+    }
+    out = Path(out_dir)
+    tmp = staging_dir(out)
+    save_dataset(tmp / "dataset", rows)
+    for name, records in episodes.items():
+        write_jsonl(tmp / f"{name}_episodes.jsonl", iter(records))
+    write_json(tmp / "redaction_report.json", redaction.to_dict())
+    write_json(tmp / "tools.json", catalog.to_dict())
+    write_json(tmp / "split.json", split.to_dict())
+    write_json(tmp / "student.json", student_info(config, tokenizer))
+    clock.lap("write")
+    summary = stats.to_dict(extra)
+    write_json(tmp / "prepare_stats.json", summary)
+    from tracetune.prepare.report import write_report
+
+    write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples)
+    commit_dir(tmp, out)
+    return PrepareResult(out, summary)
+
+
+@dataclass
+class _Collected:
+    """What the render loop accumulates, per split."""
+
+    stats: PrepareStats
+    counts: ConversationCounts = field(default_factory=ConversationCounts)
+    rows: dict[str, Rows] = field(default_factory=lambda: {"train": Rows(), "eval": Rows()})
+    episodes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
+
+
+def _prepare_session(tokenizer, config: PrepareConfig, session: Session, tools, system, family: str, which: str, acc: _Collected) -> None:
+    for episode in session.episodes:
+        acc.stats.episodes += 1
+        converted = convert_episode(episode, config, acc.counts)
+        if not converted.target_indices:
+            acc.stats.episodes_without_targets += 1
+            continue
+        acc.stats.targets_after_filters += len(converted.target_indices)
+        conv = to_conversation(session, converted, tools, system or session.system_prompt)
+        result = examples_for(tokenizer, conv, config)
+        names = [c["function"]["name"] for ex in result.examples for t in ex.targets for c in conv.messages[t].get("tool_calls") or []]
+        acc.stats.add_episode(which, result, names)
+        for ex in result.examples:
+            acc.rows[which].add(ex, episode.id, session.id, family, conv.tools)
+        record = episode_to_wire(converted, tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
+        record["tracetune"].update({"session_id": session.id, "family_id": family, "agent": session.agent})
+        acc.episodes[which].append(record)
+
+
+def examples_for(tokenizer, conv, config: PrepareConfig):
+    """The examples of one Conversation under the configured strategy."""
+    planner = Planner(tokenizer, conv, config.head_user_chars, config.window_marker)
+    if config.strategy == "per-turn":
+        return per_turn(tokenizer, conv, config.max_length, config.per_turn_history, planner, config.per_turn_fit)
+    return trajectory(tokenizer, conv, config.max_length, config.window_context, planner)
+
+
+def student_info(config: PrepareConfig, tokenizer) -> dict[str, Any]:
+    template = tokenizer.chat_template or ""
+    return {
+        "student": config.student,
+        "tokenizer_class": type(tokenizer).__name__,
+        "vocab_size": len(tokenizer),
+        "eos_token": tokenizer.eos_token,
+        "chat_template": config.chat_template or "student",
+        "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest(),
+        "include_reasoning": config.include_reasoning,
+        "max_length": config.max_length,
+        "strategy": config.strategy,
+    }
+
+
+class _Clock:
+    def __init__(self, stats: PrepareStats):
+        self.stats = stats
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stats.seconds[name] = now - self.last
+        self.last = now

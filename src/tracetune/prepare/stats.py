@@ -1,0 +1,106 @@
+"""What ``prepare`` kept, dropped and why, at every step (``prepare_stats.json``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracetune.prepare.windows import EpisodeExamples
+
+STATS_VERSION = 1
+
+
+@dataclass
+class SplitFigures:
+    """Figures for one split (train or eval)."""
+
+    examples: int = 0
+    tokens: int = 0
+    supervised: int = 0
+    turns: int = 0
+    lengths: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples,
+            "turns_supervised": self.turns,
+            "tokens": self.tokens,
+            "supervised_tokens": self.supervised,
+            "tokens_per_supervised_token": round(self.tokens / self.supervised, 3) if self.supervised else None,
+            "max_tokens": max(self.lengths, default=0),
+            "mean_tokens": round(sum(self.lengths) / len(self.lengths), 1) if self.lengths else 0,
+        }
+
+
+@dataclass
+class PrepareStats:
+    files: int = 0
+    file_errors: list[dict[str, str]] = field(default_factory=list)
+    read_warnings: Counter = field(default_factory=Counter)
+    sessions: int = 0
+    episodes: int = 0
+    episodes_without_targets: int = 0
+    targets_after_filters: int = 0
+    turns_dropped: Counter = field(default_factory=Counter)  # reason -> target turns not supervised
+    fallback_turns: int = 0
+    windowed_episodes: int = 0
+    boundary_tokens: int = 0
+    splits: dict[str, SplitFigures] = field(default_factory=lambda: {"train": SplitFigures(), "eval": SplitFigures()})
+    tool_calls: Counter = field(default_factory=Counter)  # tool name -> calls in supervised turns
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add_episode(self, split: str, result: EpisodeExamples, tool_names: list[str]) -> None:
+        fig = self.splits[split]
+        self.turns_dropped.update(result.dropped)
+        self.fallback_turns += result.fallback_turns
+        self.windowed_episodes += result.windowed
+        for ex in result.examples:
+            r = ex.rendered
+            fig.examples += 1
+            fig.tokens += r.num_tokens
+            fig.supervised += r.num_supervised
+            fig.turns += len(ex.targets)
+            fig.lengths.append(r.num_tokens)
+            self.boundary_tokens += r.boundary_tokens
+        self.tool_calls.update(tool_names)
+
+    @property
+    def turns_supervised(self) -> int:
+        return sum(f.turns for f in self.splits.values())
+
+    def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        supervised = self.turns_supervised
+        tokens = sum(f.tokens for f in self.splits.values())
+        sup_tokens = sum(f.supervised for f in self.splits.values())
+        out: dict[str, Any] = {
+            "version": STATS_VERSION,
+            "read": {
+                "files": self.files,
+                "file_errors": self.file_errors,
+                "warnings_by_kind": dict(sorted(self.read_warnings.items())),
+                "sessions": self.sessions,
+                "episodes": self.episodes,
+            },
+            "episodes_without_targets": self.episodes_without_targets,
+            "turns": {
+                "trainable": self.targets_after_filters,
+                "supervised": supervised,
+                "dropped_by_reason": dict(sorted(self.turns_dropped.items())),
+                "kept_fraction": round(supervised / self.targets_after_filters, 4) if self.targets_after_filters else None,
+                "fallback_turns": self.fallback_turns,
+            },
+            "examples": {name: fig.to_dict() for name, fig in self.splits.items()},
+            "tokens": {
+                "total": tokens,
+                "supervised": sup_tokens,
+                "tokens_per_supervised_token": round(tokens / sup_tokens, 3) if sup_tokens else None,
+                "boundary_tokens": self.boundary_tokens,
+            },
+            "windowed_episodes": self.windowed_episodes,
+            "windows": sum(f.examples for f in self.splits.values()),
+            "tool_calls_supervised": dict(self.tool_calls.most_common()),
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+        out.update(extra or {})
+        return out

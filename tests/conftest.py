@@ -1,0 +1,25 @@
+"""Shared fixtures. The tiny student is built once per test session (about 3 s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_TRACES = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tmp_path_factory) -> Path:
+    """A folder holding the tiny student (model, tokenizer, chat template), seed 0."""
+    from tracetune.train.student import build_tiny_student
+
+    return build_tiny_student(tmp_path_factory.mktemp("students") / "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_student):
+    """The tiny student's tokenizer, loaded once."""
+    from tracetune.train.student import load_tokenizer
+
+    return load_tokenizer(tiny_student)

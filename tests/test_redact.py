@@ -1,0 +1,255 @@
+"""Redaction: secrets become typed placeholders, home paths are anonymised, code is left alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from tracetune.conversation.types import Episode, Message, ReadWarning, Session, ToolCall
+from tracetune.prepare.redact import RedactOptions, Redactor, redact_sessions
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
+GH = "ghp_" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c"
+
+
+def redact(text: str, **options) -> str:
+    return Redactor(RedactOptions(**options)).apply(text)
+
+
+def session(*messages: Message, sid="s", **fields) -> Session:
+    return Session(id=sid, source=f"/traces/{sid}.jsonl", agent="pi",
+                   episodes=(Episode(id=f"{sid}-e", messages=tuple(messages)),), **fields)
+
+
+# --- secrets --------------------------------------------------------------
+
+@pytest.mark.parametrize("line, kind", [
+    (f"export GITHUB_TOKEN={GH}", "github_token"),
+    ("aws_secret_access_key = Zx8/Kp2Lm4Nq6Rs8Tu0Vw2Xy4Za6Bc8De0Fg2Hi4", "aws_secret_access_key"),
+    ("curl -H 'Authorization: Bearer aB3dE6gH9jK2mN5pQ8sT1vW4yZ7' https://x.io", "bearer_token"),
+    ("postgres://app:Pw9xLq2Zr7@db:5432/x", "url_password"),
+    ("DB_PASSWORD=postgres", "env_secret"),
+    ('secret_key: "k9Xm2Qp7Lr4Zt8Wn"', "assignment_secret"),
+    ("mysql --password=Xy9pQ2rS7t shop", "cli_secret"),
+    ("token: hf_aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH", "huggingface_token"),
+])
+def test_each_kind_gets_its_typed_placeholder(line, kind):
+    out = redact(line)
+    assert f"<REDACTED:{kind}:1>" in out
+    secret = line.split("=")[-1] if kind == "env_secret" else None
+    assert secret is None or secret not in out
+
+
+def test_context_around_a_secret_is_kept():
+    assert redact(f"export GITHUB_TOKEN={GH} && gh pr list") == "export GITHUB_TOKEN=<REDACTED:github_token:1> && gh pr list"
+    assert redact("see https://bob:Pw9xLq2Zr7@example.com/x") == "see https://bob:<REDACTED:url_password:1>@example.com/x"
+
+
+def test_pem_block_goes_whole_even_when_cut_off():
+    body = "\n".join(["MIIEowIBAAKCAQEAx7Lq9Zk2Wm5Pn8Rt3Vy6Bc9Df2Gh5Jk8Lm1Np4Qr7St0Uv3Wx"] * 5)
+    full = f"key:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\ndone"
+    assert redact(full) == "key:\n<REDACTED:private_key:1>\ndone"
+    cut = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n[output truncated]"
+    out = redact(cut)
+    assert "MIIEow" not in out and out.endswith("[output truncated]")
+    escaped = '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nAbCd\\n-----END PRIVATE KEY-----\\n"'
+    assert "MIIEvQ" not in redact(escaped)
+
+
+def test_same_secret_same_placeholder_everywhere_and_distinct_ones_numbered():
+    other = GH[:-4] + "Zz99"
+    s1 = session(Message(role="user", content=f"use {GH}"),
+                 Message(role="assistant", content="ok", tool_calls=(ToolCall(id="c", name="bash", arguments={
+                     "command": f"gh auth login --with-token {GH}"}),)), sid="a")
+    s2 = session(Message(role="user", content=f"now {other} and {GH}"), sid="b")
+    (r1, r2), report = redact_sessions([s1, s2])
+    assert r1.episodes[0].messages[0].content == "use <REDACTED:github_token:1>"
+    assert r1.episodes[0].messages[1].tool_calls[0].arguments["command"].endswith("<REDACTED:github_token:1>")
+    assert r2.episodes[0].messages[0].content == "now <REDACTED:github_token:2> and <REDACTED:github_token:1>"
+    assert report.to_dict()["secrets"]["distinct_by_kind"] == {"github_token": 2}
+
+
+def test_a_strong_password_is_replaced_where_it_reappears_without_context():
+    s = session(Message(role="user", content="my .env has ADMIN_PASSWORD=Tr0ub4dor&3x"),
+                Message(role="tool", tool_call_id="c", content="login ok for Tr0ub4dor&3x"))
+    (out,), _ = redact_sessions([s])
+    assert "Tr0ub4dor" not in json.dumps(asdict(out))
+
+
+def test_a_weak_value_is_replaced_only_where_it_was_found():
+    out = redact("DB_PASSWORD=postgres\nimport postgres\nFROM postgres:16")
+    assert out == "DB_PASSWORD=<REDACTED:env_secret:1>\nimport postgres\nFROM postgres:16"
+
+
+ORDINARY = [
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b\nAuthor: A <a@b.c>",
+    'id = "550e8400-e29b-41d4-a716-446655440000"',
+    '"integrity": "sha512-Zx8Kp2Lm4Nq6Rs8Tu0Vw2Xy4Za6Bc8De0Fg2Hi4JZx8Kp2Lm4Nq6Rs8Tu0Vw2Xy4Za6Bc8De0Fg2Hi4J=="',
+    '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==">',
+    "token = get_token()\npassword = getpass()\napi_key=api_key,\nself.secret = secret",
+    "const apiKey = process.env.OPENAI_API_KEY;\nheaders: { Authorization: `Bearer ${token}` }",
+    "PASSWORD=${PASSWORD}\nAPI_KEY=<your-api-key>\nSECRET_KEY=changeme\nTOKEN=xxxxxxxx",
+    "interface Login { password: string; token?: Token }",
+    "MAX_TOKENS=4096\nTOKEN_LIMIT=100\nKEY_PREFIX=user",
+    "@@ -1,3 +1,4 @@\n-const x = 1;\n+const x = 2;\n+const sha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';",
+    "docs: see https://example.com/home/about and https://github.com/org/repo",
+    "sk-learn is not a thing; scikit-learn is. desk-top-navigation-bar-item-list",
+    'ssh git@github.com\n{"model": "claude-opus-4-5", "cacheRead": 1234, "sessionId": "ffae836b-9420-4060-ac13-7745215f90ff"}',
+    # false positives once seen in library code (trl, huggingface_hub, detect-secrets, urllib3, openai)
+    "secret_type = 'AWS Access Key'",
+    'client(api_key="hf_***")\nclient(api_key="fal-ai-api-key")\nOPENAI_API_KEY=sk-xxx',
+    'EXPIRED_TOKEN = "expired_token"\nif constants.HF_HUB_DISABLE_IMPLICIT_TOKEN:\n    return None',
+    "v4auth_header = sign(k)\nheaders = {'Authorization': v4auth_header}",
+    '"Buffer the body before sending or use bearer authentication."',
+    'proxy_url="socks5h://<username>:<password>@proxy-host"',
+    'verify_token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."',
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_code_is_left_alone(text):
+    assert redact(text) == text
+
+
+def test_high_entropy_is_opt_in_and_still_spares_hashes():
+    line = 'cfg = {"blob": "q8Zr2LpX7mWv4NcT9bKd3JfH6sYa1GeU"}'
+    assert redact(line) == line
+    assert "q8Zr2LpX7m" not in redact(line, high_entropy=True)
+    sha = "x = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'"
+    assert redact(sha, high_entropy=True) == sha
+
+
+def test_options_allowlist_extra_patterns_numbering_and_off_switches():
+    assert redact(f"t={GH}", allowlist=[GH]) == f"t={GH}"
+    assert redact("ticket ACME-SECRET-42", extra_patterns={"acme": r"ACME-(?P<s>SECRET-\d+)"}) == "ticket ACME-<REDACTED:acme:1>"
+    assert redact(f"t {GH}", numbered=False) == "t <REDACTED:github_token>"
+    assert redact(f"t {GH} /home/alice/x", secrets=False) == f"t {GH} /home/user/x"
+    assert redact(f"t {GH} /home/alice/x", paths=False) == "t <REDACTED:github_token:1> /home/alice/x"
+
+
+# --- paths ----------------------------------------------------------------
+
+def test_home_directories_and_the_user_name_are_anonymised():
+    s = session(
+        Message(role="user", content="cd /Users/alice/code/app && whoami"),
+        Message(role="tool", tool_call_id="c", content="alice"),
+        Message(role="user", content="C:\\Users\\alice\\app and C:\\\\Users\\\\alice\\\\x and ~/.pi/agent/sessions/--Users-alice-code--/"),
+        cwd="/home/alice/code/app",
+    )
+    (out,), report = redact_sessions([s])
+    msgs = out.episodes[0].messages
+    assert msgs[0].content == "cd /home/user/code/app && whoami"
+    assert msgs[1].content == "user"
+    assert msgs[2].content == "C:\\Users\\user\\app and C:\\\\Users\\\\user\\\\x and ~/.pi/agent/sessions/--Users-user-code--/"
+    assert out.cwd == "/home/user/code/app"
+    d = report.to_dict()["paths"]
+    assert d["usernames_found"] == 1 and d["home_paths"] == 4 and d["username_mentions"] >= 2
+    assert "alice" not in json.dumps(report.to_dict())
+
+
+def test_generic_and_short_user_names_are_not_replaced_alone():
+    text = "ls /home/runner/work /home/ubuntu /Users/al/x\nrunner ubuntu al"
+    assert redact(text) == "ls /home/runner/work /home/ubuntu /home/user/x\nrunner ubuntu al"
+
+
+def test_configurable_home_and_user():
+    assert redact("/Users/alice/x then\nalice", home="/home/anon", user="anon") == "/home/anon/x then\nanon"
+
+
+def test_short_names_only_where_a_user_name_sits_distinctive_ones_everywhere():
+    short = "ls /home/mario/.mario/cfg\nmario@laptop:~$ whoami\nmario\nask mario about super-mario ~mario"
+    assert redact(short) == "ls /home/user/.mario/cfg\nuser@laptop:~$ whoami\nuser\nask mario about super-mario ~user"
+    long = "cd /Users/jdoe42/x; git clone github.com/jdoe42/repo; echo jdoe42"
+    assert redact(long) == "cd /home/user/x; git clone github.com/user/repo; echo user"
+
+
+def test_every_text_field_and_only_text_is_rewritten():
+    call = ToolCall(id="c1", name="bash_GH", arguments={"command": f"echo {GH}", "opts": {"env": [f"T={GH}", 3, True]},
+                                                       GH: "key kept"}, arguments_raw=f"echo {GH}")
+    s = session(
+        Message(role="user", content=f"a {GH}"),
+        Message(role="assistant", content=f"b {GH}", reasoning=f"c {GH}", tool_calls=(call,), trainable=True),
+        Message(role="tool", tool_call_id="c1", name="bash_GH", content=f"d {GH}"),
+        cwd=f"/Users/alice/{GH}", system_prompt=f"sys {GH}", parent_ref=f"/Users/alice/{GH}.jsonl",
+        warnings=(ReadWarning("bad_field", f"saw {GH}", "/Users/alice/s.jsonl", 1),),
+    )
+    (out,), _ = redact_sessions([s])
+    dumped = asdict(out)
+    new_call = out.episodes[0].messages[1].tool_calls[0]
+    assert new_call.name == "bash_GH" and GH in new_call.arguments  # keys and tool names untouched
+    assert new_call.arguments["opts"]["env"][1:] == [3, True]
+    del new_call.arguments[GH]
+    assert GH not in json.dumps(asdict(out.episodes[0].messages[1].tool_calls[0]))
+    for field in ("cwd", "system_prompt", "parent_ref"):
+        assert GH not in dumped[field] and "alice" not in dumped[field]
+    assert GH not in json.dumps(dumped["warnings"]) and "alice" not in json.dumps(dumped["warnings"])
+    msgs = out.episodes[0].messages
+    assert all(GH not in (m.content + (m.reasoning or "")) for m in msgs)
+
+
+def test_shared_messages_stay_shared_and_input_is_untouched():
+    m = Message(role="user", content=f"x {GH}")
+    s = Session(id="s", source="s", agent="pi", episodes=(Episode(id="a", messages=(m,)), Episode(id="b", messages=(m,))))
+    (out,), report = redact_sessions([s])
+    assert out.episodes[0].messages[0] is out.episodes[1].messages[0]
+    assert m.content == f"x {GH}" and report.sessions_changed == 1
+
+
+def test_report_has_counts_never_values():
+    s = session(Message(role="user", content=f"{GH} DB_PASSWORD=hunter2xyz /Users/alice/x"))
+    _, report = redact_sessions([s])
+    d = report.to_dict()
+    assert d["secrets"]["by_kind"] == {"env_secret": 1, "github_token": 1}
+    text = json.dumps(d)
+    assert GH not in text and "hunter2xyz" not in text and "alice" not in text
+
+
+@pytest.mark.skipif(not (SHARED / "pi").is_dir(), reason="shared traces absent")
+def test_real_pi_session_loses_its_home_paths_and_keeps_its_code():
+    from tracetune.readers import pi
+
+    sessions = pi.read(SHARED / "pi" / "before-compaction.jsonl")
+    out, report = redact_sessions(sessions)
+    text = json.dumps([asdict(s) for s in out])
+    assert "/Users/badlogic" not in text and "badlogic" not in text
+    assert report.to_dict()["paths"]["home_paths"] > 100
+    assert report.to_dict()["secrets"]["total"] == 0  # the recorded session holds no credential
+    before = json.dumps([asdict(s) for s in sessions]).replace("/Users/badlogic", "/home/user").replace("badlogic", "user")
+    assert text == before
+
+
+def test_paths_named_by_secret_variables_are_not_secrets():
+    text = "export GOOGLE_APPLICATION_CREDENTIALS=/home/alice/creds.json\nSSH_KEY=~/.ssh/id_ed25519\nTLS_KEY=server.key"
+    assert redact(text) == "export GOOGLE_APPLICATION_CREDENTIALS=/home/user/creds.json\nSSH_KEY=~/.ssh/id_ed25519\nTLS_KEY=server.key"
+
+
+def test_a_plain_word_value_is_not_hunted_everywhere():
+    out = redact("DEPLOY_KEY=production-db\nssh production-db 'uptime'")
+    assert out == "DEPLOY_KEY=<REDACTED:env_secret:1>\nssh production-db 'uptime'"
+
+
+def test_many_secrets_each_replaced_wherever_it_reappears():
+    """Past a handful of known values the search changes strategy; the result must not."""
+    values = [f"Qw3rty{i:02d}Zx9pLm" for i in range(40)]
+    first = session(*(Message(role="user", content=f"USER{i}_PASSWORD={v}") for i, v in enumerate(values)), sid="a")
+    later = session(Message(role="tool", tool_call_id="c", content=" ".join(reversed(values))), sid="b")
+    (_, out), _ = redact_sessions([first, later])
+    content = out.episodes[0].messages[0].content
+    assert content.split() == [f"<REDACTED:env_secret:{i}>" for i in range(40, 0, -1)]
+
+
+def test_bad_options_are_reported_at_once():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        RedactOptions(extra_patterns={"acme": "([unclosed"})
+    with pytest.raises(ValidationError):
+        RedactOptions(high_entropie=True)  # a typo is an error, not a silent default
+
+
+def test_windows_names_with_spaces_and_non_ascii_names():
+    text = "C:\\Users\\Jane Doe\\Documents\\a.txt by Jane Doe\ncd /Users/josé/src\njosé"
+    assert redact(text) == "C:\\Users\\user\\Documents\\a.txt by user\ncd /home/user/src\nuser"
