@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tracetune.conversation.families import assign_families
 from tracetune.conversation.types import Episode, Message, Session
 
@@ -48,8 +51,14 @@ def test_same_first_message_after_normalisation_is_a_duplicate():
 
 
 def test_short_first_message_alone_does_not_merge():
-    fams = assign_families([session("a", first="hi", reply="hello"), session("b", first="hi", reply="what?")])
-    assert fams["a"] != fams["b"]
+    for opener in ("hi", "please continue", "go on then, thanks"):
+        fams = assign_families([session("a", first=opener, reply="hello"), session("b", first=opener, reply="what?")])
+        assert fams["a"] != fams["b"], opener
+
+
+def test_one_short_task_given_twice_is_one_family():
+    fams = assign_families([session("a", first="Fix the bug in calc.py"), session("b", first="fix the bug in  calc.py")])
+    assert fams["a"] == fams["b"]
 
 
 def test_identical_prefix_merges_even_with_short_first_message():
@@ -82,3 +91,39 @@ def test_windows_paths_match():
     sessions = [session("a", first="1 " + TASK, source="C:\\Users\\al\\s\\root.jsonl"),
                 session("b", first="2 " + TASK, parent="C:/Users/al/s/root.jsonl")]
     assert assign_families(sessions)["b"] == "a"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    links=st.lists(st.tuples(st.integers(0, 15), st.one_of(st.none(), st.integers(0, 15))), min_size=1, max_size=16),
+    dup=st.lists(st.integers(0, 3), min_size=16, max_size=16),
+    data=st.data(),
+)
+def test_families_are_components_whatever_the_order(links, dup, data):
+    """Each family is a connected component of parent links + shared first messages, order-free."""
+    ids = sorted({f"s{i}" for i, _ in links})
+    parent = {f"s{i}": (f"s{p}" if p is not None else None) for i, p in links}
+    texts = {sid: f"{TASK} #{dup[int(sid[1:])]}" if dup[int(sid[1:])] else f"{TASK} unique {sid}" for sid in ids}
+    sessions = [session(sid, first=texts[sid], parent=parent[sid]) for sid in ids]
+    fams = assign_families(sessions)
+    shuffled = data.draw(st.permutations(sessions))
+    assert assign_families(shuffled) == fams
+    for sid in ids:  # linked sessions share a family
+        if parent[sid] in fams:
+            assert fams[sid] == fams[parent[sid]]
+        for other in ids:
+            if texts[sid] == texts[other]:
+                assert fams[sid] == fams[other]
+    # and nothing else does: merge by hand and compare the partitions
+    groups = {sid: {sid} for sid in ids}
+    edges = [(s, parent[s]) for s in ids if parent[s] in groups] + [(a, b) for a in ids for b in ids if texts[a] == texts[b]]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            if groups[a] is not groups[b]:
+                merged = groups[a] | groups[b]
+                for x in merged:
+                    groups[x] = merged
+                changed = True
+    assert all((fams[a] == fams[b]) == (b in groups[a]) for a in ids for b in ids)

@@ -200,8 +200,10 @@ def test_shared_messages_stay_shared_and_input_is_untouched():
 
 def test_report_has_counts_never_values():
     s = session(Message(role="user", content=f"{GH} DB_PASSWORD=hunter2xyz /Users/alice/x"))
-    _, report = redact_sessions([s])
+    _, report = redact_sessions([s], RedactOptions(usernames=["alicia"], allowlist=["AKIAIOSFODNN7EXAMPLE"]))
     d = report.to_dict()
+    assert d["options"]["usernames"] == 1 and d["options"]["high_entropy"] is False
+    assert "alicia" not in json.dumps(d) and "AKIAIOSFODNN7EXAMPLE" not in json.dumps(d)
     assert d["secrets"]["by_kind"] == {"env_secret": 1, "github_token": 1}
     text = json.dumps(d)
     assert GH not in text and "hunter2xyz" not in text and "alice" not in text
@@ -253,3 +255,19 @@ def test_bad_options_are_reported_at_once():
 def test_windows_names_with_spaces_and_non_ascii_names():
     text = "C:\\Users\\Jane Doe\\Documents\\a.txt by Jane Doe\ncd /Users/josé/src\njosé"
     assert redact(text) == "C:\\Users\\user\\Documents\\a.txt by user\ncd /home/user/src\nuser"
+
+
+def test_names_given_by_the_user_go_everywhere():
+    assert redact("ask mario, or bob", usernames=["mario"]) == "ask user, or bob"
+
+
+def test_tool_arguments_under_secret_keys_are_secrets():
+    call = ToolCall(id="c", name="db_connect", arguments={"host": "db.internal", "password": "postgres",
+                                                         "opts": {"api_key": "k3y-Value"}, "auth": True})
+    s = session(Message(role="assistant", tool_calls=(call,), trainable=True),
+                Message(role="tool", tool_call_id="c", content="connected to db.internal as postgres"))
+    (out,), report = redact_sessions([s])
+    args = out.episodes[0].messages[0].tool_calls[0].arguments
+    assert args["password"] == "<REDACTED:argument_secret:1>" and args["opts"]["api_key"] == "<REDACTED:argument_secret:2>"
+    assert args["host"] == "db.internal" and args["auth"] is True
+    assert out.episodes[0].messages[1].content == "connected to db.internal as postgres"  # a weak value stays local

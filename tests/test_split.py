@@ -100,3 +100,19 @@ def test_to_dict_counts():
     assert d["families"]["total"] == 2 and d["families"]["multi_session"] == 1
     assert d["sessions"]["train"] + d["sessions"]["eval"] == 3
     assert d["family_of"]["c"] == "r"
+
+
+def test_a_huge_family_does_not_swallow_eval():
+    big = [session("root")] + [session(f"fork{i}", parent="root") for i in range(30)]
+    small = [session(f"solo{i}") for i in range(10)]
+    for seed in range(10):
+        result = split_sessions(big + small, 0.1, seed)
+        assert "root" in result.train_ids
+        assert 1 <= len(result.eval_ids) <= 5
+
+
+def test_when_no_family_fits_the_smallest_goes_to_eval():
+    big = [session("a")] + [session(f"a{i}", parent="a") for i in range(5)]
+    mid = [session("b")] + [session(f"b{i}", parent="b") for i in range(2)]
+    result = split_sessions(big + mid, 0.1, seed=0)
+    assert result.eval_ids == ["b", "b0", "b1"]

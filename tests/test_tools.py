@@ -134,6 +134,9 @@ def test_bad_tools_file_is_a_user_error(tmp_path):
     path.write_text(json.dumps({"tools": [{"description": "no name"}]}))
     with pytest.raises(TracetuneError):
         ToolCatalog.from_sessions([], tools_file=path)
+    path.write_text(json.dumps({"tools": [{"name": "x", "parameters": ["path"]}]}))
+    with pytest.raises(TracetuneError, match="JSON schema object"):
+        ToolCatalog.from_sessions([], tools_file=path)
 
 
 def test_moved_properties_keep_their_descriptions():

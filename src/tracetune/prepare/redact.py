@@ -13,6 +13,9 @@ Detection is ``redact_patterns`` (typed tokens, then context patterns such as
 (``redact_plugins``). A value is replaced where it was found; a *strong* value
 (long, mixed characters, or a typed token) is also replaced wherever else it
 occurs as a whole token, since a password typed once is often echoed later.
+A tool-call argument whose key names a secret (``{"password": "..."}``) is a
+secret as a whole (kind ``argument_secret``) unless it looks like code or a
+placeholder.
 
 Home directories (``/Users/alice``, ``/home/alice``, ``C:\\Users\\alice``)
 become ``RedactOptions.home`` (Windows homes keep their drive and separators);
@@ -42,9 +45,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracetune.conversation.types import Session
 from tracetune.prepare import redact_plugins
-from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS, SecretPattern, classify, strong_value
+from tracetune.prepare.redact_patterns import (
+    CONTEXT_PATTERNS,
+    TYPED_PATTERNS,
+    SecretPattern,
+    classify,
+    plausible_value,
+    strong_value,
+)
 from tracetune.prepare.redact_paths import HomePaths
-from tracetune.prepare.redact_walk import collect_texts, map_session
+from tracetune.prepare.redact_walk import collect_arguments, collect_texts, keyed_strings, map_session
+
 
 class RedactOptions(BaseModel):
     """What ``redact_sessions`` removes, and what it puts in its place."""
@@ -61,7 +72,8 @@ class RedactOptions(BaseModel):
     user: str = Field("user", description="What a user name becomes (also inside Windows homes).")
     standalone_usernames: bool = Field(True, description="Replace home-directory user names where they stand alone.")
     usernames: list[str] = Field(
-        default_factory=list, description="More names (3 characters or more) to replace wherever they stand alone."
+        default_factory=list,
+        description="More names (3 characters or more) to replace wherever they stand as a whole word.",
     )
     extra_patterns: dict[str, str] = Field(
         default_factory=dict,
@@ -124,8 +136,19 @@ class RedactionReport:
                 "usernames_found": self.usernames_found,
                 "username_mentions": self.username_mentions,
             },
+            "options": self._options(),
             "seconds": round(self.seconds, 3),
         }
+
+    def _options(self) -> dict[str, Any]:
+        """Switches and how many user-given values there were (never the values: names are private)."""
+        if self.redactor is None:
+            return {}
+        o = self.redactor.options
+        flags = ("secrets", "paths", "detect_secrets", "high_entropy", "standalone_usernames", "numbered")
+        out: dict[str, Any] = {name: getattr(o, name) for name in flags}
+        out.update(extra_patterns=len(o.extra_patterns), allowlist=len(o.allowlist), usernames=len(o.usernames))
+        return out
 
 
 Span = tuple[int, int, str, str]  # start, end, kind, value
@@ -162,6 +185,20 @@ class Redactor:
             self._placeholder(value, kind)
         if self.options.paths:
             self.paths.learn(text)
+
+    def learn_keyed(self, key: str, value: str) -> None:
+        """A tool-call argument whose key names a secret (``{"api_key": "..."}``): the whole value is one.
+
+        The value has no telling context of its own, so the key supplies it.
+        """
+        if not self.options.secrets or not _SECRET_KEY.search(key):
+            return
+        if not plausible_value(value, min_length=4, allow_words=True):
+            return
+        self.learn(value)
+        kind = classify(value, "argument_secret")
+        self._spans[value] = _fill([(0, len(value), kind, value)], self._spans[value])
+        self._placeholder(value, kind)
 
     def _detect(self, text: str) -> list[Span]:
         """Spans by tier: typed tokens, then context patterns, then detect-secrets, each filling gaps only."""
@@ -248,6 +285,9 @@ class Redactor:
 
 
 _TYPED_KINDS = frozenset(p.kind for p in TYPED_PATTERNS)
+_SECRET_KEY = re.compile(
+    r"(?i)(?:password|passwd|passphrase|secret|token|api_?key|access_?key|private_?key|credentials?|auth)$"
+)
 _FEW_VALUES = 16
 
 
@@ -287,6 +327,9 @@ def redact_sessions(
         return sessions, redactor.report
     for text in collect_texts(sessions):
         redactor.learn(text)
+    for arguments in collect_arguments(sessions):
+        for key, value in keyed_strings(arguments):
+            redactor.learn_keyed(key, value)
     out = []
     report = redactor.report
     for session in sessions:

@@ -11,7 +11,8 @@ where it stands alone, as far as that is safe:
 - a short lower-case name (``mario``, ``codex``), which is too often an
   ordinary word or a tool's name, only in the places a user name sits:
   a line of its own (``whoami``), ``NAME@host``, ``~NAME``, and pi's session
-  folder names (``--Users-NAME-work--``).
+  folder names (``--Users-NAME-work--``);
+- a name given in ``RedactOptions.usernames`` wherever it is a whole word.
 
 Not touched: generic accounts (``root``, ``runner``, ``ubuntu``, ``Shared``,
 agent sandboxes such as ``codex``; they name nobody), names shorter than
@@ -57,6 +58,7 @@ class HomePaths:
         self.user = user
         self.standalone = standalone
         self.names: set[str] = set(names)
+        self.given = frozenset(names)  # named by the user: replaced as whole words, however short
         self.home_paths = 0
         self.mentions = 0
         self._names_re: re.Pattern[str] | None = None
@@ -86,8 +88,9 @@ class HomePaths:
     def _names_regex(self) -> re.Pattern[str]:
         if self._names_re is None:
             names = sorted((n for n in self.names if len(n) >= _MIN_NAME), key=len, reverse=True)
-            wide = "|".join(re.escape(n) for n in names if _distinctive(n)) or "(?!)"
-            narrow = "|".join(re.escape(n) for n in names if not _distinctive(n)) or "(?!)"
+            is_wide = {n: _distinctive(n) or n in self.given for n in names}
+            wide = "|".join(re.escape(n) for n in names if is_wide[n]) or "(?!)"
+            narrow = "|".join(re.escape(n) for n in names if not is_wide[n]) or "(?!)"
             self._names_re = re.compile(
                 rf"(?<!{_ALNUM})(?:{wide})(?!{_ALNUM})"
                 rf"|(?<=~)(?:{narrow})(?!{_ALNUM})"  # ~alice

@@ -111,8 +111,8 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
         _B + r"(?:gsk_[A-Za-z0-9]{48,}|r8_[A-Za-z0-9]{37,}|xai-[A-Za-z0-9]{70,}|pplx-[A-Za-z0-9]{40,}"
         r"|dop_v1_[a-f0-9]{64}|lin_api_[A-Za-z0-9]{40}|dapi[a-f0-9]{32}(?:-\d)?|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"
         r"|sbp_[a-f0-9]{40}|hv[sb]\.[A-Za-z0-9_\-]{24,}|ATATT3[A-Za-z0-9_\-=]{100,}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}"
-        r"|key-[0-9a-f]{32}|AGE-SECRET-KEY-1[0-9A-Z]{58})" + _E,
-        "gsk_ r8_ xai- pplx- dop_v1_ lin_api_ dapi shpat_ shpss_ shpca_ shppa_ sbp_ hvs. hvb. atatt3 pmak- key- age-secret",
+        r"|AGE-SECRET-KEY-1[0-9A-Z]{58})" + _E,
+        "gsk_ r8_ xai- pplx- dop_v1_ lin_api_ dapi shpat_ shpss_ shpca_ shppa_ sbp_ hvs. hvb. atatt3 pmak- age-secret",
     ),
 )
 

@@ -28,6 +28,31 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def keyed_strings(value: Any) -> Iterator[tuple[str, str]]:
+    """(key, string) for every string value held under a key, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                yield str(key), item
+            else:
+                yield from keyed_strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from keyed_strings(item)
+
+
+def collect_arguments(sessions: list[Session]) -> Iterator[dict[str, Any]]:
+    """The arguments of every distinct tool call (for values whose key says they are secret)."""
+    for session in sessions:
+        seen: set[int] = set()
+        for episode in session.episodes:
+            for message in episode.messages:
+                if id(message) not in seen:
+                    seen.add(id(message))
+                    for call in message.tool_calls:
+                        yield call.arguments
+
+
 def _map_strings(value: Any, fn: Rewrite) -> Any:
     if isinstance(value, str):
         return fn(value)

@@ -1,11 +1,11 @@
 """Train/eval split by session family: a family is never on both sides.
 
 Families come from ``conversation.families.assign_families`` (parent links
-and near-duplicates). Whole families go to eval until it holds at least
-``eval_fraction`` of the sessions (weighted by trainable turns would favour
-a few long sessions; counting sessions keeps eval varied), in an order drawn
-from ``seed`` over the sorted family ids, so the split depends only on the
-sessions and the seed, not on the order they were read in.
+and near-duplicates). Whole families go to eval, in an order drawn from
+``seed`` over the sorted family ids, as long as they fit in ``eval_fraction``
+of the sessions (rounded up; counting sessions, not turns, keeps eval from
+being one long session). The split depends only on the sessions and the
+seed, not on the order they were read in.
 
 With two families or more, eval gets at least one and train keeps at least
 one. With a single family everything is train and eval is empty;
@@ -14,6 +14,7 @@ one. With a single family everything is train and eval is empty;
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -71,6 +72,26 @@ def _family_order(family_ids: list[str], seed: int) -> list[str]:
     return order
 
 
+def _pick_eval(order: list[str], sizes: dict[str, int], eval_fraction: float) -> list[str]:
+    """Families for eval, in seeded order, filling ``eval_fraction`` of the sessions without passing it.
+
+    A family too big to fit is skipped (one huge family must not swallow eval);
+    if none fits, the smallest family goes to eval alone. Train always keeps one.
+    """
+    if eval_fraction == 0.0 or len(order) < 2:
+        return []
+    target = math.ceil(eval_fraction * sum(sizes.values()))
+    picked: list[str] = []
+    taken = 0
+    for family in order:
+        if taken + sizes[family] <= target and len(picked) + 1 < len(order):
+            picked.append(family)
+            taken += sizes[family]
+    if not picked:
+        picked = [min(order, key=lambda f: sizes[f])]  # the first of the smallest, in seeded order
+    return picked
+
+
 def split_families(families: dict[str, str], eval_fraction: float, seed: int) -> SplitResult:
     """Split ``session id -> family id`` into whole-family train and eval sets."""
     if not 0.0 <= eval_fraction < 1.0:
@@ -81,17 +102,7 @@ def split_families(families: dict[str, str], eval_fraction: float, seed: int) ->
     for session_id, family in sorted(families.items()):
         members.setdefault(family, []).append(session_id)
     order = _family_order(sorted(members), seed)
-    total = len(families)
-    target = eval_fraction * total
-    eval_families: list[str] = []
-    taken = 0
-    for family in order:
-        if taken >= target and (eval_families or eval_fraction == 0.0):
-            break
-        if len(eval_families) + 1 >= len(order):
-            break
-        eval_families.append(family)
-        taken += len(members[family])
+    eval_families = _pick_eval(order, {f: len(ids) for f, ids in members.items()}, eval_fraction)
     eval_set = set(eval_families)
     eval_ids = sorted(s for f in eval_families for s in members[f])
     train_ids = sorted(s for f, ids in members.items() if f not in eval_set for s in ids)

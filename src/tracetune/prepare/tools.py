@@ -63,6 +63,11 @@ def _spec(raw: Any, where: str) -> ToolSpec:
             hint='each tool is {"name": ..., "description": ..., "parameters": {JSON schema}}',
         )
     parameters = raw.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
+        raise TracetuneError(
+            f"{where}: the parameters of tool {raw['name']!r} must be a JSON schema object",
+            hint='e.g. {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}',
+        )
     return ToolSpec(name=raw["name"], description=raw.get("description", ""), parameters=parameters)
 
 
