@@ -21,6 +21,8 @@ COMMANDS = [
     "inspect",
     "student",
     "prepare",
+    "train",
+    "sweep",
 ]
 
 app = typer.Typer(

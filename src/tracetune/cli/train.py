@@ -1,0 +1,105 @@
+"""``tracetune train``: one LoRA SFT run on a prepared dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _bf16(value: Optional[str]):
+    return None if value is None else {"auto": "auto", "true": True, "false": False}.get(value.lower(), value)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    def train_cmd(
+        dataset: Path = typer.Argument(..., help="Output folder of `tracetune prepare` (holds dataset/)."),
+        out: Path = typer.Option(..., "--out", help="Run folder: adapter/, checkpoints/, metrics.json, trackio/."),
+        model: Optional[str] = typer.Option(None, "--model", help="Student model id or local folder."),
+        config: Optional[Path] = typer.Option(None, "--config", help="TOML with a [train] table (flags override it)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
+        lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (2e-4)."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank (16)."),
+        lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha (2 x rank)."),
+        lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout (0.05)."),
+        target_modules: Optional[str] = typer.Option(None, "--target-modules", help="Comma-separated module names (default: automatic)."),
+        epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the training split (1)."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps; overrides --epochs."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per device per step (1)."),
+        grad_accumulation: Optional[int] = typer.Option(None, "--grad-accumulation", help="Forward passes per optimizer step (4)."),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sequence (4096)."),
+        packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack examples into full rows (documents kept apart)."),
+        padding_free: Optional[bool] = typer.Option(None, "--padding-free/--no-padding-free", help="One unpadded row per batch."),
+        gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."),
+        bf16: Optional[str] = typer.Option(None, "--bf16", help="auto | true | false (auto: where the GPU supports it)."),
+        load_in_4bit: Optional[bool] = typer.Option(None, "--load-in-4bit/--no-load-in-4bit", help="QLoRA (CUDA + the 'quant' extra)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed (0)."),
+        eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N steps (default: before and after)."),
+        save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps (50)."),
+        report_to: Optional[str] = typer.Option(None, "--report-to", help="trackio (local) | none."),
+        trackio_space_id: Optional[str] = typer.Option(None, "--trackio-space-id", help="Hosted Trackio dashboard (network)."),
+        save_merged: Optional[bool] = typer.Option(None, "--save-merged/--no-save-merged", help="Also write OUT/merged."),
+    ) -> None:
+        """Fine-tune the student with LoRA on the prepared dataset (works under `accelerate launch`)."""
+        from tracetune.train.config import load_train_config
+        from tracetune.train.trainer import finish_distributed, is_main_process, train
+
+        cfg = load_train_config(
+            config, model=model, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+            target_modules=_csv(target_modules), epochs=epochs, max_steps=max_steps, per_device_batch_size=batch_size,
+            grad_accumulation=grad_accumulation, max_length=max_length, packing=packing, padding_free=padding_free,
+            gradient_checkpointing=gradient_checkpointing, bf16=_bf16(bf16), load_in_4bit=load_in_4bit, seed=seed,
+            eval_steps=eval_steps, save_steps=save_steps, report_to=report_to, trackio_space_id=trackio_space_id,
+            save_merged=save_merged,
+        )
+        main = is_main_process()
+        console = Console(stderr=True, quiet=not main)
+        try:
+            with _progress(console) as bar:
+                task = bar.add_task("training", total=None)
+
+                def on_progress(step: int, total: int, logs: dict) -> None:
+                    loss = f" loss {logs['loss']:.3f}" if "loss" in logs else ""
+                    bar.update(task, completed=step, total=total, description=f"training{loss}")
+
+                result = train(cfg, dataset, out, resume=resume, on_progress=on_progress)
+        finally:
+            finish_distributed()
+        if main:
+            Console().print(result_table(result))
+            Console().print(f"adapter written to [bold]{result.adapter_dir}[/]", highlight=False)
+
+
+def _progress(console: Console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+
+
+def result_table(result) -> Table:
+    """Data kept and dropped, then the figures a user checks first."""
+    table = Table(title=f"train ({result.global_step} steps)", show_header=True)
+    table.add_column("")
+    table.add_column("train", justify="right")
+    table.add_column("eval", justify="right")
+    tr, ev = result.data["train"], result.data.get("eval")
+    for label, key in (("examples", "examples"), ("kept", "kept"), ("cut to max length", "truncated"),
+                       ("dropped: nothing supervised", "no_supervised"), ("supervised tokens", "supervised_tokens")):
+        table.add_row(label, str(getattr(tr, key)), str(getattr(ev, key)) if ev else "-")
+    m = result.metrics
+    for label, key in (("loss before training", "eval_loss_before"), ("loss after training", "eval_loss"),
+                       ("token accuracy before", "eval_mean_token_accuracy_before"),
+                       ("token accuracy after", "eval_mean_token_accuracy")):
+        if key in m:
+            table.add_row(label, "", f"{m[key]:.4g}")
+    if "train_tokens_per_second" in m:
+        table.caption = f"throughput {m['train_tokens_per_second']:.0f} tokens/s, final train loss {m.get('train_loss', float('nan')):.4g}"
+    return table

@@ -1,0 +1,118 @@
+"""``run_sweep``: train every variant in turn, then select with the rule fixed beforehand.
+
+Layout of ``out_dir``: ``selection_rule.json`` (written first), ``sweep.json``
+(the rule's hash and each variant's status, updated as they finish),
+``variants/<name>/`` (one ``train`` run each), ``trackio/`` (one dashboard
+for all variants) and ``selection.json``. A variant that fails is recorded
+(``error.txt`` and its entry) and the others still run. Running again skips
+finished variants and resumes interrupted ones from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from tracetune.errors import TracetuneError
+from tracetune.sweep.config import SweepConfig
+from tracetune.sweep.selection import RULE_FILE, Selection, VariantOutcome, eval_set_hash, file_sha256, fix_rule, select
+from tracetune.sweep.variants import Variant, expand
+from tracetune.train.config import TrainConfig
+from tracetune.train.trainer import point_trackio_at, train
+
+STATE_FILE = "sweep.json"
+
+RuleWritten = Callable[[Path, str], None]
+VariantDone = Callable[[VariantOutcome], None]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    out_dir: Path
+    rule_sha256: str
+    outcomes: list[VariantOutcome]
+    selection: Selection
+
+    @property
+    def winner(self) -> str | None:
+        return self.selection.winner
+
+    @property
+    def winner_dir(self) -> Path | None:
+        return self.out_dir / "variants" / self.winner if self.winner else None
+
+
+def run_sweep(
+    sweep_config: SweepConfig,
+    train_config: TrainConfig,
+    dataset_dir: str | Path,
+    out_dir: str | Path,
+    on_rule_written: RuleWritten | None = None,
+    *,
+    on_variant: VariantDone | None = None,
+) -> SweepResult:
+    """Fix the rule, train the variants one after another, select; see the module docstring."""
+    out = Path(out_dir)
+    variants = expand(sweep_config, train_config)
+    recorded = _recorded_sha(out)
+    if recorded and file_sha256(out / RULE_FILE) != recorded:
+        raise TracetuneError(
+            f"{out / RULE_FILE} changed after it was written; refusing to continue this sweep",
+            hint="restore the original rule file, or start a new sweep in another folder",
+        )
+    sha = fix_rule(out, sweep_config.rule, eval_set_hash(dataset_dir), [v.name for v in variants])
+    _save_state(out, sha, [])
+    if on_rule_written is not None:
+        on_rule_written(out / RULE_FILE, sha)
+    point_trackio_at(out, train_config)
+
+    outcomes: list[VariantOutcome] = []
+    for variant in variants:
+        outcome = _run_variant(variant, train_config, dataset_dir, out / "variants" / variant.name)
+        outcomes.append(outcome)
+        _save_state(out, sha, outcomes)
+        if on_variant is not None:
+            on_variant(outcome)
+    selection = select(out, sha, outcomes, eval_set_hash(dataset_dir))
+    if selection.winner is None:
+        raise TracetuneError(
+            f"no variant produced {sweep_config.rule.metric!r}; see {selection.path}",
+            hint="check each variant's error.txt under variants/",
+        )
+    return SweepResult(out, sha, outcomes, selection)
+
+
+def _run_variant(variant: Variant, base: TrainConfig, dataset_dir: str | Path, vdir: Path) -> VariantOutcome:
+    finished = _finished(vdir)
+    if finished is not None:
+        return VariantOutcome(variant.name, variant.params(), "ok", finished, None, str(vdir))
+    try:
+        result = train(variant.apply(base), dataset_dir, vdir, resume=True)
+    except Exception as exc:  # a failed variant is recorded, the sweep goes on
+        vdir.mkdir(parents=True, exist_ok=True)
+        (vdir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        return VariantOutcome(variant.name, variant.params(), "failed", {}, f"{type(exc).__name__}: {exc}", str(vdir))
+    (vdir / "error.txt").unlink(missing_ok=True)
+    return VariantOutcome(variant.name, variant.params(), "ok", dict(result.metrics), None, str(vdir))
+
+
+def _finished(vdir: Path) -> dict[str, float] | None:
+    metrics = vdir / "metrics.json"
+    if metrics.exists() and (vdir / "adapter" / "adapter_config.json").exists():
+        return json.loads(metrics.read_text("utf-8")).get("metrics", {})
+    return None
+
+
+def _recorded_sha(out: Path) -> str | None:
+    state = out / STATE_FILE
+    if state.exists() and (out / RULE_FILE).exists():
+        return json.loads(state.read_text("utf-8")).get("rule_sha256")
+    return None
+
+
+def _save_state(out: Path, sha: str, outcomes: list[VariantOutcome]) -> None:
+    data = {"rule_sha256": sha, "variants": [asdict(o) for o in outcomes]}
+    (out / STATE_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

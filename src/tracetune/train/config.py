@@ -1,0 +1,128 @@
+"""``TrainConfig``: every option of one LoRA SFT run, documented field by field.
+
+The config is a plain value: it reads no files and no environment. Hardware
+dependent choices (``bf16="auto"``) are resolved by ``resolve_precision`` at
+train time, from what the machine actually has.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tracetune.errors import ConfigError
+
+
+class TrainConfig(BaseModel):
+    """One LoRA SFT run of a causal LM on a prepared dataset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(description="Hugging Face model id or local path of the student (base) model.")
+    trust_remote_code: bool = Field(False, description="Allow model code from the model repository (only for ids you trust).")
+
+    lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    lr_scheduler: str = Field("cosine", description="Learning-rate schedule (a transformers SchedulerType name).")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of the steps spent warming the learning rate up.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: int | None = Field(None, ge=1, description="LoRA alpha; default 2 x rank, so a rank sweep keeps the same scale.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | None = Field(
+        None,
+        description="Module names to adapt, overriding the automatic choice "
+        "(attention and MLP projections of the language decoder).",
+    )
+
+    epochs: float = Field(1.0, gt=0, description="Passes over the training split (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; overrides epochs.")
+    per_device_batch_size: int = Field(1, ge=1, description="Sequences per device per forward pass.")
+    grad_accumulation: int = Field(4, ge=1, description="Forward passes per optimizer step.")
+    max_length: int = Field(4096, ge=8, description="Tokens per sequence; longer examples are cut at the end (start kept).")
+
+    packing: bool = Field(False, description="Pack several examples into one max_length row (best-fit, documents kept apart).")
+    padding_free: bool = Field(False, description="Concatenate a batch into one row without padding (needs flash-attention-style kernels to be fast).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
+    bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 mixed precision; 'auto' = on where a GPU supports it, off on CPU.")
+    load_in_4bit: bool = Field(False, description="QLoRA: load the base model in 4-bit (needs CUDA and the 'quant' extra).")
+    seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
+
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (None: once before and once after training).")
+    eval_before_train: bool = Field(True, description="Measure the untrained eval loss first, for a before/after figure.")
+    save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every N steps.")
+    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints to keep (oldest removed first); None keeps all.")
+    logging_steps: int = Field(5, ge=1, description="Log loss, token accuracy and throughput every N steps.")
+
+    report_to: Literal["trackio", "none"] = Field("trackio", description="Experiment tracker: Trackio (local SQLite by default) or none.")
+    trackio_project: str = Field("tracetune", description="Trackio project name (one dashboard groups its runs).")
+    trackio_space_id: str | None = Field(None, description="Hugging Face Space for a hosted Trackio dashboard (network); None = local only.")
+    run_name: str | None = Field(None, description="Name of the run in the tracker; default: the output folder's name.")
+
+    save_merged: bool = Field(False, description="Also write out_dir/merged: the base model with the adapter merged in.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        if self.packing and self.padding_free:
+            raise ValueError("packing already trains padding-free: set only one of packing and padding_free")
+        if self.target_modules is not None and not self.target_modules:
+            raise ValueError("target_modules must name at least one module (or be left unset)")
+        return self
+
+    @property
+    def alpha(self) -> int:
+        return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
+
+
+def parse_train_config(data: dict[str, Any]) -> TrainConfig:
+    """Validate a dict (from TOML or flags), listing every bad key in one ``ConfigError``."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid train config:\n{format_errors(exc)}", hint="see `tracetune train --help`") from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the config {file}: {exc}", hint="give a TOML file") from None
+
+
+def read_section(path: str | Path | None, section: str) -> dict[str, Any]:
+    """The ``[section]`` table of a TOML file (a run config), or the whole file when it has none."""
+    if path is None:
+        return {}
+    data = read_toml(path)
+    table = data.get(section, data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{section}] must be a table")
+    return table
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """``[train]`` of a TOML file (or a plain table), with the given fields overriding it (None = unset)."""
+    data = read_section(path, "train")
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    return parse_train_config(data)
+
+
+def format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def resolve_precision(config: TrainConfig, *, cuda: bool, cuda_bf16: bool) -> bool:
+    """Whether to train in bf16 on this hardware; refuses what the hardware cannot do."""
+    if config.bf16 == "auto":
+        return cuda and cuda_bf16
+    if config.bf16 and cuda and not cuda_bf16:
+        raise ConfigError("bf16 was asked for, but this GPU does not support bfloat16", hint="set bf16 = false or 'auto'")
+    return bool(config.bf16)

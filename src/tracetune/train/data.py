@@ -1,0 +1,115 @@
+"""The prepared dataset as the trainer takes it: masks from ``prepare``, cut to ``max_length``.
+
+TRL turns the ``assistant_masks`` column into labels (-100 where the mask is
+0) and silently drops examples left with no supervised token after its own
+truncation. We truncate first (keeping the start, as TRL would), count what
+was cut and what is left without a supervised token, and drop those here, so
+the numbers are reported instead of lost. The masks are never recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tracetune.errors import TracetuneError
+
+REQUIRED = ("input_ids", "assistant_masks")
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """What one split gave the trainer, and what it did not and why."""
+
+    examples: int  # rows in the prepared split
+    kept: int
+    truncated: int  # kept rows cut to max_length
+    no_supervised: int  # dropped: no mask=1 token within max_length
+    tokens: int  # tokens kept (after truncation)
+    supervised_tokens: int
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def load_prepared(dataset_dir: str | Path):
+    """The ``DatasetDict`` written by ``tracetune prepare`` (``dataset_dir/dataset``)."""
+    from datasets import DatasetDict
+
+    root = Path(dataset_dir)
+    path = root / "dataset" if (root / "dataset").is_dir() else root
+    if not (path / "dataset_dict.json").exists():
+        raise TracetuneError(
+            f"no prepared dataset in {root}", hint="run `tracetune prepare` first and pass its output folder"
+        )
+    data = _load_splits(path)
+    if not isinstance(data, DatasetDict) or "train" not in data:
+        raise TracetuneError(f"{path} has no 'train' split", hint="re-run `tracetune prepare`")
+    for name, split in data.items():
+        missing = [c for c in REQUIRED if c not in split.column_names]
+        if missing:
+            raise TracetuneError(
+                f"split {name!r} of {path} lacks the columns {missing}",
+                hint="the dataset must come from `tracetune prepare` (input_ids + assistant_masks)",
+            )
+    return data
+
+
+def _load_splits(path: Path):
+    """``load_from_disk``, except that a split saved with no rows (no Arrow file, which
+    ``datasets`` cannot read back) is left out instead of failing the whole folder."""
+    from datasets import Dataset, DatasetDict
+
+    names = json.loads((path / "dataset_dict.json").read_text("utf-8")).get("splits", [])
+    parts = {}
+    for name in names:
+        state = path / name / "state.json"
+        if state.exists() and not json.loads(state.read_text("utf-8")).get("_data_files"):
+            continue
+        parts[name] = Dataset.load_from_disk(str(path / name))
+    return DatasetDict(parts)
+
+
+def fit_split(split, max_length: int) -> tuple[Any, SplitSummary]:
+    """Cut rows to ``max_length`` and drop rows with nothing to learn; keep only what TRL needs."""
+    ids_col, mask_col = split["input_ids"], split["assistant_masks"]
+    keep, truncated, empty, tokens, supervised = [], 0, 0, 0, 0
+    for i, (ids, mask) in enumerate(zip(ids_col, mask_col)):
+        if len(ids) != len(mask):
+            raise TracetuneError(
+                f"row {i}: {len(ids)} input_ids but {len(mask)} assistant_masks", hint="re-run `tracetune prepare`"
+            )
+        cut = mask[:max_length]
+        if not any(cut):
+            empty += 1
+            continue
+        keep.append(i)
+        truncated += len(ids) > max_length
+        tokens += min(len(ids), max_length)
+        supervised += sum(cut)
+    slim = split.select_columns(list(REQUIRED)).select(keep)
+    if truncated:
+        slim = slim.map(lambda row: {k: row[k][:max_length] for k in REQUIRED})
+    summary = SplitSummary(len(ids_col), len(keep), truncated, empty, tokens, supervised)
+    return slim, summary
+
+
+def prepare_splits(dataset_dir: str | Path, max_length: int) -> tuple[Any, Any | None, dict[str, SplitSummary]]:
+    """Train and eval splits ready for ``SFTTrainer`` (eval is None when empty or absent)."""
+    data = load_prepared(dataset_dir)
+    train, train_summary = fit_split(data["train"], max_length)
+    if train_summary.kept == 0:
+        raise TracetuneError(
+            f"no training example has a supervised token within max_length={max_length} "
+            f"({train_summary.examples} examples, all dropped)",
+            hint="raise max_length, or prepare with shorter windows",
+        )
+    summaries = {"train": train_summary}
+    evaluation = None
+    if "eval" in data and len(data["eval"]):
+        evaluation, summaries["eval"] = fit_split(data["eval"], max_length)
+        if summaries["eval"].kept == 0:
+            evaluation = None
+    return train, evaluation, summaries

@@ -1,0 +1,167 @@
+"""Sweep: named variants, a selection rule fixed before training, and a refusal when it changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tracetune.errors import ConfigError, TracetuneError
+from tracetune.sweep import runner
+from tracetune.sweep.config import SelectionRule, SweepConfig
+from tracetune.sweep.selection import RULE_FILE, VariantOutcome, fix_rule, rank, select
+from tracetune.sweep.variants import expand, format_length, format_lr, variant_name
+from tracetune.train.config import TrainConfig
+
+
+def test_variant_names_read_like_the_grid():
+    assert variant_name(2e-4, 16, 4096) == "lr2e-4-r16-len4k"
+    assert [format_lr(x) for x in (1e-3, 1.5e-4, 3e-5, 0.01)] == ["1e-3", "1.5e-4", "3e-5", "1e-2"]
+    assert [format_length(n) for n in (512, 1536, 2048, 3000, 32768)] == ["512", "1.5k", "2k", "3000", "32k"]
+
+
+def test_grid_expands_in_order_and_keeps_base_values():
+    base = TrainConfig(model="m", lr=1e-4, lora_r=8, max_length=2048)
+    variants = expand(SweepConfig(grid={"lr": [1e-4, 2e-4], "lora_r": [8, 16]}), base)
+    assert [v.name for v in variants] == ["lr1e-4-r8-len2k", "lr1e-4-r16-len2k", "lr2e-4-r8-len2k", "lr2e-4-r16-len2k"]
+    applied = variants[3].apply(base)
+    assert (applied.lr, applied.lora_r, applied.max_length, applied.run_name) == (2e-4, 16, 2048, "lr2e-4-r16-len2k")
+    assert applied.alpha == 32
+
+
+def test_repeated_grid_values_are_refused():
+    with pytest.raises(ConfigError):
+        expand(SweepConfig(grid={"lr": [2e-4, 0.0002]}), TrainConfig(model="m"))
+
+
+def outcome(name, score, r=8, status="ok", metric="eval_loss"):
+    return VariantOutcome(name, {"lr": 1e-4, "lora_r": r, "max_length": 512}, status, {metric: score} if score is not None else {})
+
+
+def test_rank_applies_direction_tolerance_and_tie_break():
+    outs = [outcome("a", 1.00, r=16), outcome("b", 1.005, r=8), outcome("c", 0.90, status="failed"),
+            outcome("d", float("nan")), outcome("e", None), outcome("f", 1.5)]
+    assert rank(outs, SelectionRule()) == ["a", "b", "f"]
+    assert rank(outs, SelectionRule(tolerance=0.01)) == ["b", "a", "f"]
+    assert rank(outs, SelectionRule(direction="max")) == ["f", "b", "a"]
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    from datasets import Dataset, DatasetDict
+
+    rows = [{"input_ids": [1, 2, 3], "assistant_masks": [0, 1, 1]}]
+    DatasetDict({"train": Dataset.from_list(rows), "eval": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "data" / "dataset"))
+    return tmp_path / "data"
+
+
+def test_editing_the_rule_file_makes_selection_refuse(tmp_path):
+    sha = fix_rule(tmp_path, SelectionRule(), "evalhash", ["a", "b"])
+    outs = [outcome("a", 1.0), outcome("b", 2.0)]
+    assert select(tmp_path, sha, outs, "evalhash").winner == "a"
+    rule = json.loads((tmp_path / RULE_FILE).read_text())
+    rule["direction"] = "max"
+    (tmp_path / RULE_FILE).write_text(json.dumps(rule))
+    with pytest.raises(TracetuneError, match="changed after it was written"):
+        select(tmp_path, sha, outs, "evalhash")
+
+
+def test_a_changed_eval_set_makes_selection_refuse(tmp_path):
+    sha = fix_rule(tmp_path, SelectionRule(), "evalhash", ["a"])
+    with pytest.raises(TracetuneError, match="eval set changed"):
+        select(tmp_path, sha, [outcome("a", 1.0)], "another")
+
+
+def test_a_sweep_folder_keeps_its_first_rule(tmp_path):
+    fix_rule(tmp_path, SelectionRule(), "h", ["a"])
+    assert fix_rule(tmp_path, SelectionRule(), "h", ["a"])  # same rule: accepted
+    with pytest.raises(TracetuneError, match="metric"):
+        fix_rule(tmp_path, SelectionRule(metric="eval_mean_token_accuracy", direction="max"), "h", ["a"])
+
+
+def fake_train(calls: list[str], fail: set[str]):
+    def _train(config, dataset_dir, out_dir, resume=False, **kwargs):
+        calls.append(config.run_name)
+        if config.run_name in fail:
+            raise RuntimeError("out of memory (pretend)")
+        adapter = Path(out_dir) / "adapter"
+        adapter.mkdir(parents=True, exist_ok=True)
+        (adapter / "adapter_config.json").write_text("{}")
+        loss = config.lr * 1000 + config.lora_r / 100
+        (Path(out_dir) / "metrics.json").write_text(json.dumps({"metrics": {"eval_loss": loss}}))
+        return type("R", (), {"metrics": {"eval_loss": loss}})()
+
+    return _train
+
+
+def test_a_failing_variant_is_recorded_and_the_rest_run(tmp_path, tiny_dataset, monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "train", fake_train(calls, fail={"lr1e-4-r4-len512"}))
+    sweep = SweepConfig(grid={"lr": [1e-4, 2e-4], "lora_r": [4, 8]})
+    base = TrainConfig(model="m", max_length=512, report_to="none")
+    rule_seen: list[str] = []
+    result = runner.run_sweep(sweep, base, tiny_dataset, tmp_path / "sweep", on_rule_written=lambda p, sha: rule_seen.append(sha))
+    assert len(calls) == 4 and rule_seen == [result.rule_sha256]
+    assert result.winner == "lr1e-4-r8-len512"
+    record = json.loads((tmp_path / "sweep" / "selection.json").read_text())
+    failed = [v for v in record["variants"] if v["status"] == "failed"]
+    assert [v["name"] for v in failed] == ["lr1e-4-r4-len512"] and "out of memory" in failed[0]["error"]
+    assert (tmp_path / "sweep" / "variants" / "lr1e-4-r4-len512" / "error.txt").exists()
+
+    calls.clear()
+    monkeypatch.setattr(runner, "train", fake_train(calls, fail=set()))
+    again = runner.run_sweep(sweep, base, tiny_dataset, tmp_path / "sweep")
+    assert calls == ["lr1e-4-r4-len512"], "finished variants are skipped, the failed one retried"
+    assert again.winner == "lr1e-4-r4-len512" and again.rule_sha256 == result.rule_sha256
+
+
+def test_rerun_refuses_an_edited_rule_file(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setattr(runner, "train", fake_train([], fail=set()))
+    sweep, base = SweepConfig(grid={"lr": [1e-4, 2e-4]}), TrainConfig(model="m", report_to="none")
+    runner.run_sweep(sweep, base, tiny_dataset, tmp_path / "s")
+    rule_path = tmp_path / "s" / RULE_FILE
+    rule_path.write_text(rule_path.read_text().replace('"min"', '"max"'))
+    with pytest.raises(TracetuneError, match="changed after it was written"):
+        runner.run_sweep(sweep, base, tiny_dataset, tmp_path / "s")
+
+
+@pytest.mark.slow
+def test_sweep_of_two_variants_on_the_tiny_student(tiny_student, tmp_path, tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from train_data import PI_TRACE, shared_pi_dataset
+
+    if not PI_TRACE.exists():
+        pytest.skip("shared pi trace absent")
+    data = shared_pi_dataset(tiny_student, tmp_path_factory)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base = TrainConfig(model=str(tiny_student), max_steps=6, per_device_batch_size=1, grad_accumulation=1,
+                           max_length=512, save_steps=6, logging_steps=3, report_to="none", warmup_ratio=0.0)
+        result = runner.run_sweep(SweepConfig(grid={"lr": [1e-5, 5e-3], "lora_r": [4]}), base, data, tmp_path / "sweep")
+    finally:
+        torch.set_num_threads(threads)
+    record = json.loads((tmp_path / "sweep" / "selection.json").read_text())
+    scores = {v["name"]: v["score"] for v in record["variants"]}
+    assert set(scores) == {"lr1e-5-r4-len512", "lr5e-3-r4-len512"}
+    assert record["winner"] == min(scores, key=scores.get) == result.winner
+    assert (result.winner_dir / "adapter" / "adapter_model.safetensors").exists()
+
+    rule_path = tmp_path / "sweep" / RULE_FILE
+    rule_path.write_text(rule_path.read_text().replace('"eval_loss"', '"eval_mean_token_accuracy"'))
+    with pytest.raises(TracetuneError, match="changed after it was written"):
+        select(tmp_path / "sweep", result.rule_sha256, result.outcomes, record["eval_set_sha256"])
+
+
+def test_cli_rejects_a_bad_rule_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tracetune.cli.main", "sweep", str(tmp_path), "--out", str(tmp_path / "s"),
+         "--model", "m", "--lr", "1e-4,2e-4", "--direction", "up"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "rule.direction" in done.stderr and "Traceback" not in done.stderr
