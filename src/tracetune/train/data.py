@@ -9,7 +9,6 @@ the numbers are reported instead of lost. The masks are never recomputed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ class SplitSummary:
 
 def load_prepared(dataset_dir: str | Path):
     """The ``DatasetDict`` written by ``tracetune prepare`` (``dataset_dir/dataset``)."""
-    from datasets import DatasetDict
+    from datasets import DatasetDict, load_from_disk
 
     root = Path(dataset_dir)
     path = root / "dataset" if (root / "dataset").is_dir() else root
@@ -44,7 +43,7 @@ def load_prepared(dataset_dir: str | Path):
         raise TracetuneError(
             f"no prepared dataset in {root}", hint="run `tracetune prepare` first and pass its output folder"
         )
-    data = _load_splits(path)
+    data = load_from_disk(str(path))
     if not isinstance(data, DatasetDict) or "train" not in data:
         raise TracetuneError(f"{path} has no 'train' split", hint="re-run `tracetune prepare`")
     for name, split in data.items():
@@ -55,21 +54,6 @@ def load_prepared(dataset_dir: str | Path):
                 hint="the dataset must come from `tracetune prepare` (input_ids + assistant_masks)",
             )
     return data
-
-
-def _load_splits(path: Path):
-    """``load_from_disk``, except that a split saved with no rows (no Arrow file, which
-    ``datasets`` cannot read back) is left out instead of failing the whole folder."""
-    from datasets import Dataset, DatasetDict
-
-    names = json.loads((path / "dataset_dict.json").read_text("utf-8")).get("splits", [])
-    parts = {}
-    for name in names:
-        state = path / name / "state.json"
-        if state.exists() and not json.loads(state.read_text("utf-8")).get("_data_files"):
-            continue
-        parts[name] = Dataset.load_from_disk(str(path / name))
-    return DatasetDict(parts)
 
 
 def fit_split(split, max_length: int) -> tuple[Any, SplitSummary]:
