@@ -10,9 +10,11 @@ Two sessions share a family when
   is ignored (the parent was not read);
 - they are near-duplicates: the same first user message after normalisation
   (case and whitespace folded; only messages of at least
-  ``MIN_FIRST_MESSAGE_CHARS`` characters, so that "hi" or "continue" do not
-  merge unrelated work), or the same first ``PREFIX_MESSAGES`` messages
-  (system messages left out) compared by content hash.
+  ``MIN_FIRST_MESSAGE_CHARS`` characters and ``MIN_FIRST_MESSAGE_WORDS``
+  words, so that "hi" or "please continue" do not merge unrelated work, while
+  one task given several times, "Fix the bug in calc.py", stays on one side),
+  or the same first ``PREFIX_MESSAGES`` messages (system messages left out)
+  compared by content hash.
 
 Families are the connected components of these links (union-find). A
 family's id is the id of its root: the smallest session id among members
@@ -31,7 +33,8 @@ from typing import Iterable
 
 from tracetune.conversation.types import Message, Session
 
-MIN_FIRST_MESSAGE_CHARS = 40
+MIN_FIRST_MESSAGE_CHARS = 20
+MIN_FIRST_MESSAGE_WORDS = 3
 PREFIX_MESSAGES = 4
 
 _SPACE = re.compile(r"\s+")
@@ -138,7 +141,7 @@ def duplicate_keys(session: Session) -> list[str]:
     first_user = next((m for m in messages if m.role == "user"), None)
     if first_user is not None:
         text = _normalise(first_user.content)
-        if len(text) >= MIN_FIRST_MESSAGE_CHARS:
+        if len(text) >= MIN_FIRST_MESSAGE_CHARS and len(text.split()) >= MIN_FIRST_MESSAGE_WORDS:
             keys.append("first-user:" + _hash(text))
     if len(messages) >= PREFIX_MESSAGES:
         keys.append("prefix:" + _hash([_message_value(m) for m in messages[:PREFIX_MESSAGES]]))
