@@ -26,8 +26,8 @@ def _env(monkeypatch):
 
 @pytest.fixture
 def run_files(tmp_path):
-    config = tmp_path / "run.toml"
-    config.write_text('name = "demo"\n')
+    config = tmp_path / "config.json"
+    config.write_text('{"name": "demo"}')
     prepared = tmp_path / "run" / "prepared"
     (prepared / "dataset" / "train").mkdir(parents=True)
     (prepared / "dataset" / "train" / "data-00000-of-00001.arrow").write_bytes(b"ARROW")
@@ -72,7 +72,7 @@ def test_plan_spec_and_upload_set(run_files, tmp_path):
     assert "tracetune job-worker --repo alice/tracetune-demo" in plan.command[-1]
     assert "hf download alice/tracetune-demo inputs/tracetune-0.1.0-py3-none-any.whl" in plan.command[-1]
     assert sorted(u.path_in_repo for u in plan.uploads) == [
-        "inputs/config.toml",
+        "inputs/config.json",
         "inputs/prepared/dataset/train/data-00000-of-00001.arrow",
         "inputs/prepared/prepare_stats.json",
         "inputs/tracetune-0.1.0-py3-none-any.whl",
@@ -98,7 +98,7 @@ def test_submit_follow_through_transient_error_and_pull(hub, run_files):
     assert result.final_stage == "COMPLETED" and result.job_id == "job0001"
     spec = hub.jobs["job0001"].spec
     assert spec["flavor"] == "a10g-large" and spec["labels"]["tracetune-run"] == "demo"
-    assert "inputs/config.toml" in hub.repos["alice/tracetune-demo"].files
+    assert "inputs/config.json" in hub.repos["alice/tracetune-demo"].files
     assert hub.repos["alice/tracetune-demo"].private
     assert (result.outputs / "selection.json").read_text().startswith('{"winner"')
     assert "  [job] step 1" in lines and "  [job] step 2" in lines

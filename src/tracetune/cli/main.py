@@ -21,8 +21,13 @@ COMMANDS = [
     "inspect",
     "student",
     "prepare",
+    "init",
+    "run",
+    "demo",
+    "eval",
     "train",
     "sweep",
+    "job_worker",
 ]
 
 app = typer.Typer(
@@ -54,7 +59,7 @@ for _name in COMMANDS:
 def main() -> None:
     """Entry point: user errors print a message and a hint, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except TracetuneError as exc:
         err = Console(stderr=True)
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
@@ -75,6 +80,11 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         raise
+    if isinstance(code, int) and code:
+        # typer turns Ctrl-C into a return value of 130 when not in standalone mode
+        if code == 130:
+            Console(stderr=True).print("[yellow]interrupted[/]")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from tracetune.remote.config import JobsConfig
 
 WORKDIR = "/tmp/tracetune-job"
 INPUTS = "inputs"
+CONFIG_NAME = "config.json"  # the resolved run config, as validated locally
 OUTPUTS = "outputs"
 #: Files of a prepared dataset directory that the job does not need.
 SKIP_UPLOAD = ("report.html",)
@@ -86,7 +87,9 @@ def job_command(repo: str, install: str, version: str = __version__) -> list[str
 
 def upload_set(config_file: Path, prepared_dir: Path, wheel: Path | None) -> list[Upload]:
     """Everything the job needs, and nothing else (no traces, no env files, no report)."""
-    uploads = [Upload(config_file, f"{INPUTS}/config.toml")]
+    uploads = [Upload(config_file, f"{INPUTS}/{CONFIG_NAME}")]
+    if not prepared_dir.is_dir():  # a dry run before the local prepare stage
+        uploads.append(Upload(prepared_dir, f"{INPUTS}/prepared/** (written by the local prepare stage first)"))
     for path in sorted(prepared_dir.rglob("*")):
         if path.is_file() and path.name not in SKIP_UPLOAD:
             uploads.append(Upload(path, f"{INPUTS}/prepared/{path.relative_to(prepared_dir).as_posix()}"))
@@ -128,7 +131,8 @@ def describe(plan: JobPlan) -> str:
         f"  flavor          {plan.flavor}",
         f"  timeout         {plan.timeout}",
         f"  image           {plan.image}",
-        f"  command         {shlex.join(plan.command)}",
+        f"  command         {shlex.join(plan.command[:-1])} <script>, the script being:",
+        *(f"                    {step}" for step in plan.command[-1].split(" && ")),
         f"  env             {', '.join(f'{k}={v}' for k, v in plan.env.items())}",
         f"  secrets         {', '.join(plan.secret_names) or '(none)'} (values read from your environment, never shown)",
         f"  labels          {', '.join(f'{k}={v}' for k, v in plan.labels.items())}",

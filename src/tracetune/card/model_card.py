@@ -1,0 +1,194 @@
+"""The model card of a run, written only from the run folder's own artifacts.
+
+Every figure in the card is read from a file of the run (``prepare/``,
+``sweep/``, ``eval/``, ``manifest.json``) and printed as it is there (floats
+to four significant digits); nothing is computed for the card, so every
+number can be traced back (``tests/test_card.py`` checks it). A missing
+artifact shows as "not available", never as a guess.
+
+The result is a ``huggingface_hub.ModelCard``: YAML metadata (base model,
+datasets, tags, ``library_name: peft``, a ``model-index`` with the tuned
+model's eval results) and a Markdown body from ``templates/model_card.md.jinja``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TEMPLATE = Path(__file__).with_name("templates") / "model_card.md.jinja"
+TAGS = ["tracetune", "peft", "lora", "sft", "trl", "agent", "tool-use"]
+NOT_FIGURES = {"version", "seconds", "student"}  # format versions, timings, local paths
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class RunArtifacts:
+    """The JSON artifacts of one run folder, each None when absent."""
+
+    run_dir: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    prepare_stats: dict[str, Any] | None = None
+    redaction: dict[str, Any] | None = None
+    student: dict[str, Any] | None = None
+    rule: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval_results: dict[str, Any] | None = None
+
+    def files(self) -> list[Path]:
+        """Every artifact file the card may draw on (what the traceability test searches)."""
+        found = [p for p in ARTIFACT_FILES.values() if (self.run_dir / p).is_file()]
+        found += [p.relative_to(self.run_dir) for p in sorted(self.run_dir.glob(VARIANT_METRICS))]
+        return [self.run_dir / p for p in found]
+
+
+VARIANT_METRICS = "sweep/variants/*/metrics.json"
+VARIANT_FIGURES = ("global_step", "metrics", "data")  # not paths or the log history
+ARTIFACT_FILES = {
+    "manifest": Path("manifest.json"),
+    "prepare_stats": Path("prepare/prepare_stats.json"),
+    "redaction": Path("prepare/redaction_report.json"),
+    "student": Path("prepare/student.json"),
+    "rule": Path("sweep/selection_rule.json"),
+    "selection": Path("sweep/selection.json"),
+    "eval_results": Path("eval/results.json"),
+}
+
+
+def _read(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def load_artifacts(run_dir: Path) -> RunArtifacts:
+    art = RunArtifacts(run_dir=run_dir)
+    for attr, rel in ARTIFACT_FILES.items():
+        setattr(art, attr, _read(run_dir / rel))
+    art.manifest = art.manifest or {}
+    for metrics in sorted(run_dir.glob(VARIANT_METRICS)):
+        art.variants[metrics.parent.name] = _read(metrics)
+    return art
+
+
+def fmt(value: Any) -> str:
+    """How a figure is printed: ints as they are, floats to four significant digits (one decimal from 1000 up)."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "–"}[value]
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1000 else f"{value:.1f}".removesuffix(".0")
+    return str(value)
+
+
+def scalar_rows(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested dicts to (dotted key, scalar) rows; lists of scalars are joined."""
+    if not isinstance(data, dict):
+        return []
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += scalar_rows(value, name + ".")
+        elif isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
+            rows.append((name, ", ".join(fmt(v) for v in value)))
+        elif not isinstance(value, list):
+            rows.append((name, value))
+    return rows
+
+
+def model_scores(results: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """{'base': {metric: value}, 'tuned': {...}} from eval results, wherever the roles sit."""
+    if not results:
+        return {}
+    holders = [results.get("models"), results.get("results"), results]
+    for holder in holders:
+        if isinstance(holder, dict) and any(isinstance(holder.get(r), dict) for r in ("base", "tuned")):
+            return {r: dict(scalar_rows(holder[r])) for r in ("base", "tuned") if isinstance(holder.get(r), dict)}
+    return {}
+
+
+def _figure_rows(data: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in scalar_rows(data) if k.split(".")[0] not in NOT_FIGURES]
+
+
+def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: metrics[k] for k in VARIANT_FIGURES if k in metrics}
+    return kept or metrics
+
+
+def base_model_of(art: RunArtifacts) -> str:
+    student = art.manifest.get("config", {}).get("student", {})
+    return str(student.get("model") or "unknown")
+
+
+def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
+    from huggingface_hub import EvalResult, ModelCardData
+
+    base = base_model_of(art)
+    tuned = {k: v for k, v in scores.get("tuned", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    results = [
+        EvalResult(
+            task_type="text-generation",
+            task_name="next-action fidelity and live agent loop",
+            dataset_type="tracetune-held-out-sessions",
+            dataset_name="held-out teacher sessions",
+            metric_type=name,
+            metric_name=name,
+            metric_value=value,
+        )
+        for name, value in tuned.items()
+    ]
+    return ModelCardData(
+        base_model=base if _HUB_ID.match(base) and not Path(base).exists() else None,
+        library_name="peft",
+        tags=TAGS,
+        model_name=art.manifest.get("name") if results else None,
+        eval_results=results or None,
+        pipeline_tag="text-generation",
+    )
+
+
+def render_body(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["fmt"] = fmt
+    template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
+    metric_names = list(dict.fromkeys([*scores.get("base", {}), *scores.get("tuned", {})]))
+    train = art.manifest.get("config", {}).get("train", {})
+    return template.render(
+        name=art.manifest.get("name", art.run_dir.name),
+        base_model=base_model_of(art),
+        data_rows=_figure_rows(art.prepare_stats),
+        redaction_rows=_figure_rows(art.redaction),
+        train_rows=[(k, v) for k, v in scalar_rows(train) if v is not None and k != "model"],
+        rule_rows=scalar_rows(art.rule),
+        selected=(art.selection or {}).get("winner"),
+        variants={name: scalar_rows(_figures(m)) for name, m in art.variants.items()},
+        metric_names=metric_names,
+        scores=scores,
+        libraries=sorted(art.manifest.get("libraries", {}).items()),
+    )
+
+
+def build_model_card(run_dir: Path) -> Any:
+    """A ``huggingface_hub.ModelCard`` for the run in ``run_dir``."""
+    from huggingface_hub import ModelCard
+
+    art = load_artifacts(run_dir)
+    scores = model_scores(art.eval_results)
+    data = card_metadata(art, scores)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{render_body(art, scores)}")
+
+
+def write_model_card(run_dir: Path, out_path: Path) -> Path:
+    """Write the card as ``out_path`` (write then rename)."""
+    text = str(build_model_card(run_dir))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out_path)
+    return out_path

@@ -1,0 +1,105 @@
+"""``tracetune eval``: base vs tuned on held-out sessions (and optionally benchmarks and the live loop)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tracetune.errors import TracetuneError
+
+HEADLINE = ("parse_rate", "valid_call", "action_match", "tool_match", "args_similarity", "path_match", "reply_similarity")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        prepared: Path = typer.Option(..., "--prepared", help="Output folder of `tracetune prepare` (reads eval_episodes.jsonl)."),
+        out: Path = typer.Option(..., "--out", help="Folder for results.json and report.html."),
+        base: Optional[str] = typer.Option(None, "--base", help="Base model folder or hub id (default: the adapter's base)."),
+        adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder of the tuned model."),
+        config: Optional[Path] = typer.Option(None, "--config", help="Run config (TOML); its eval section is used."),
+        sets: list[str] = typer.Option([], "--set", help="Override an eval setting, e.g. --set eval.backend.kind=\"openai\"."),
+        max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Cap on sampled assistant turns."),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Cap on generated tokens per sample."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="transformers, openai or vllm."),
+        device: Optional[str] = typer.Option(None, "--device", help="transformers: cpu, cuda or auto."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server root, e.g. http://127.0.0.1:8000/v1."),
+        max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Longest context; longer ones are skipped or windowed."),
+        long_context: Optional[str] = typer.Option(None, "--long-context", help="skip (default) or window contexts over --max-prompt-tokens."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and intervals."),
+    ) -> None:
+        """Score the base and tuned student on the teacher's held-out next actions."""
+        from tracetune.eval.stage import evaluate
+        from tracetune.pipeline.config import load_config
+
+        flags = {"eval.max_samples": max_samples, "eval.max_new_tokens": max_new_tokens, "eval.seed": seed,
+                 "eval.max_prompt_tokens": max_prompt_tokens, "eval.long_context": long_context,
+                 "eval.backend.kind": backend, "eval.backend.device": device, "eval.backend.base_url": base_url}
+        cfg = load_config(config, overrides=list(sets), **flags).eval
+        base_model = base or _adapter_base(adapter)
+        console, err = Console(), Console(stderr=True)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def on_progress(role: str, done: int, total: int) -> None:
+                if role not in tasks:
+                    tasks[role] = progress.add_task(f"generating ({role})", total=total)
+                progress.update(tasks[role], completed=done)
+
+            result = evaluate(cfg, prepared, base_model, adapter, out, progress=on_progress,
+                              log=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+        _print(console, json.loads(result.results_path.read_text("utf-8")))
+        for note in result.notes:
+            err.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"results: {result.results_path}\nreport:  {result.report_path}", highlight=False)
+
+
+def _adapter_base(adapter: Path | None) -> str:
+    if adapter is None:
+        raise TracetuneError("pass --base MODEL (and --adapter DIR to score a tuned model)")
+    try:
+        base = json.loads((adapter / "adapter_config.json").read_text("utf-8")).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        base = None
+    if not base:
+        raise TracetuneError(f"cannot tell the base model of {adapter}", hint="pass --base MODEL")
+    return str(base)
+
+
+def _print(console: Console, results: dict) -> None:
+    fidelity = results.get("fidelity") or {}
+    models = fidelity.get("models") or {}
+    sampling = fidelity.get("sampling", {})
+    table = Table(title=f"next-action fidelity ({sampling.get('kept', 0)} samples, 95% intervals)")
+    table.add_column("measure")
+    for role in models:
+        table.add_column(role, justify="right")
+    if "tuned_minus_base" in fidelity:
+        table.add_column("tuned − base", justify="right")
+    for key in HEADLINE:
+        row = [fidelity["metric_definitions"][key]["label"]]
+        row += [_cell(models[r]["metrics"][key]) for r in models]
+        if "tuned_minus_base" in fidelity:
+            row.append(_cell(fidelity["tuned_minus_base"][key]))
+        table.add_row(*row)
+    console.print(table)
+    for role, live in (results.get("live") or {}).items():
+        s = live.get("summary", {})
+        console.print(f"live ({role}): success {s.get('successes', 0)}/{s.get('episodes', 0)}, "
+                      f"valid calls {s.get('valid_call_rate', 0):.2f}, ended by itself {s.get('self_ended_rate', 0):.2f}", highlight=False)
+    for bench in results.get("inspect") or []:
+        detail = ", ".join(f"{k} {v:.3f}" for k, v in bench["metrics"].items()) or bench.get("reason") or ""
+        console.print(f"{bench['benchmark']} ({bench['role']}): {bench['status']} {detail}", highlight=False)
+
+
+def _cell(est: dict) -> str:
+    if est.get("mean") is None:
+        return f"– (n={est.get('n', 0)})"
+    return f"{est['mean']:.2f} [{est['low']:.2f}, {est['high']:.2f}] n={est['n']}"

@@ -1,0 +1,178 @@
+"""vLLM as its own server process, spoken to through the OpenAI-compatible backend.
+
+vLLM cannot share tracetune's environment (it pins its own torch and
+transformers and needs CUDA), so it is used the way its users run it::
+
+    vllm serve BASE --served-model-name BASE_NAME --enable-lora \\
+        --lora-modules tuned=ADAPTER --enable-auto-tool-choice --tool-call-parser hermes
+
+from the environment vLLM is installed in (``backend.vllm_executable``).
+Base and tuned are both answered by the one server: the base under its
+served name, the tuned model under the LoRA module name. The server's output
+goes to a log file; when it dies or does not answer ``/v1/models`` in time,
+the error quotes the end of that log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from tracetune.errors import TracetuneError
+from tracetune.eval.backends.base import Generation, GenerationRequest
+from tracetune.eval.backends.openai_backend import OpenAIBackend
+
+LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass(frozen=True)
+class VLLMServeSpec:
+    base_model: str
+    served_name: str
+    adapter_dir: Path | None = None
+    lora_name: str = "tuned"
+    tokenizer: str | None = None
+    chat_template: Path | None = None  # a .jinja file overriding the tokenizer's template
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tool_parser: str = "hermes"
+    seed: int = 0
+    extra_args: list[str] = field(default_factory=list)
+    executable: str = "vllm"
+
+
+def lora_rank(adapter_dir: Path) -> int | None:
+    """The adapter's rank rounded up to a value ``--max-lora-rank`` accepts (None when unknown)."""
+    try:
+        rank = int(json.loads((adapter_dir / "adapter_config.json").read_text())["r"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return next((r for r in LORA_RANKS if r >= rank), rank)
+
+
+def serve_command(spec: VLLMServeSpec) -> list[str]:
+    """The ``vllm serve`` command line for a spec (pure, so it can be checked without vLLM)."""
+    cmd = [spec.executable, "serve", spec.base_model, "--host", spec.host, "--port", str(spec.port),
+           "--served-model-name", spec.served_name, "--seed", str(spec.seed)]
+    if spec.tokenizer:
+        cmd += ["--tokenizer", spec.tokenizer]
+    if spec.chat_template:
+        cmd += ["--chat-template", str(spec.chat_template)]
+    if spec.tool_parser:
+        cmd += ["--enable-auto-tool-choice", "--tool-call-parser", spec.tool_parser]
+    if spec.adapter_dir is not None:
+        cmd += ["--enable-lora", "--lora-modules", f"{spec.lora_name}={spec.adapter_dir}"]
+        rank = lora_rank(spec.adapter_dir)
+        if rank is not None and rank > 16:
+            cmd += ["--max-lora-rank", str(rank)]
+    return cmd + list(spec.extra_args)
+
+
+def find_executable(executable: str) -> str:
+    found = shutil.which(executable)
+    if found is None:
+        raise TracetuneError(
+            f"the vLLM backend needs the `{executable}` command, which is not on PATH",
+            hint="install vLLM in its own environment on a GPU machine and set backend.vllm_executable "
+            "to that environment's bin/vllm (vLLM cannot share tracetune's environment)",
+        )
+    return found
+
+
+class VLLMServer:
+    """One ``vllm serve`` process: started, waited for, stopped."""
+
+    def __init__(self, spec: VLLMServeSpec, log_path: Path, startup_timeout_s: float = 900.0, poll_s: float = 1.0):
+        self.spec = spec
+        self.log_path = log_path
+        self.startup_timeout_s = startup_timeout_s
+        self.poll_s = poll_s
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.spec.host}:{self.spec.port}/v1"
+
+    def start(self) -> "VLLMServer":
+        cmd = serve_command(self.spec)
+        cmd[0] = find_executable(cmd[0])
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self) -> None:
+        """Poll ``/v1/models`` until it answers 200; fail early if the process exits."""
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise TracetuneError(
+                    f"vllm serve exited with code {self.process.returncode} before it was ready:\n{self.log_tail()}",
+                    hint=f"see {self.log_path}",
+                )
+            if _answers(self.base_url + "/models"):
+                return
+            time.sleep(self.poll_s)
+        raise TracetuneError(
+            f"vllm serve did not answer {self.base_url}/models within {self.startup_timeout_s:.0f} s:\n{self.log_tail()}",
+            hint="raise backend.startup_timeout_s (loading a large model takes minutes) or see the log",
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class VLLMBackend:
+    """One model name (base or LoRA module) on a ``VLLMServer``; closes the server if it owns it."""
+
+    def __init__(self, server: VLLMServer, model: str, *, name: str, owns_server: bool = False,
+                 timeout_s: float = 300.0, concurrency: int = 8):
+        self.server = server
+        self.name = name
+        self.owns_server = owns_server
+        self._client = OpenAIBackend(server.base_url, model, api_key="", name=name, timeout_s=timeout_s, concurrency=concurrency)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self._client.generate(requests)
+
+    def close(self) -> None:
+        if self.owns_server:
+            self.server.stop()

@@ -1,0 +1,48 @@
+"""The live agent loop: a model acts as a coding agent on a task suite, in a sandbox.
+
+``run_live(config, backend, tasks, out_dir)`` runs every task once, writes
+one pi session per episode under ``out_dir/sessions/<backend>/`` and
+``out_dir/live_results_<backend>.json``, and returns a ``LiveResult``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tracetune.eval.backends.base import Backend
+from tracetune.eval.live.config import LiveConfig
+from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT, run_episode
+from tracetune.eval.live.results import EpisodeResult, LiveResult
+from tracetune.eval.live.tasks import Task, load_tasks
+from tracetune.eval.sandbox import require_sandbox
+
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "EpisodeResult", "LiveConfig", "LiveResult", "Task", "load_tasks", "run_episode", "run_live"]
+
+
+def run_live(
+    config: LiveConfig,
+    backend: Backend,
+    tasks: Sequence[Task] | None = None,
+    out_dir: str | Path = "live",
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+) -> LiveResult:
+    """Run ``backend`` on ``tasks`` (default: the config's splits and ids of the built-in suite)."""
+    require_sandbox(config.allow_unsandboxed)
+    chosen = list(tasks) if tasks is not None else load_tasks(config.splits, config.task_ids or None)
+    out = Path(out_dir)
+    sessions = out / "sessions" / backend.name
+    episodes = []
+    for task in chosen:
+        result = run_episode(task, backend, config, sessions)
+        episodes.append(result)
+        if on_episode:
+            on_episode(result)
+    live = LiveResult(backend=backend.name, settings=config.model_dump(), episodes=tuple(episodes))
+    target = out / f"live_results_{backend.name}.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(live.to_dict(), indent=2), encoding="utf-8")
+    os.replace(tmp, target)
+    return live

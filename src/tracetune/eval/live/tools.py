@@ -1,0 +1,236 @@
+"""pi-compatible tools that act only inside one workspace directory.
+
+Every path argument is resolved against the workspace (symlinks followed) and
+refused when it lands outside it; ``bash`` runs through the sandbox
+(``tracetune.eval.sandbox``). Result texts follow pi's conventions ("Successfully
+wrote N bytes to PATH", "(empty directory)", "No matches found", "Command
+exited with code N", ...) so recorded sessions read like pi's own. A failing
+call returns ``is_error=True`` with the reason, as pi records a thrown error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from tracetune.eval.live.specs import argument_problem, normalize_arguments, spec_for
+from tracetune.eval.sandbox import SandboxLimits, run_sandboxed
+
+MAX_LINES = 2000
+MAX_BYTES = 50 * 1024
+_SKIP_DIRS = {".git", "node_modules", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    text: str
+    is_error: bool = False
+
+
+class ToolError(Exception):
+    """A refused or failed call; its message becomes the error result."""
+
+
+class WorkspaceTools:
+    """Executes tool calls against ``workspace`` (which must exist)."""
+
+    def __init__(self, workspace: str | Path, limits: SandboxLimits = SandboxLimits(), allow_unsandboxed: bool = False):
+        self.root = Path(workspace).resolve()
+        self.limits = limits
+        self.allow_unsandboxed = allow_unsandboxed
+        self._impl: dict[str, Callable[..., str]] = {
+            "read": self.read, "bash": self.bash, "edit": self.edit, "write": self.write,
+            "ls": self.ls, "find": self.find, "grep": self.grep,
+        }
+
+    def execute(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        spec = spec_for(name)
+        if spec is None:
+            return ToolResult(f"Tool {name} not found", is_error=True)
+        args = normalize_arguments(name, arguments)
+        problem = argument_problem(spec, args)
+        if problem:
+            return ToolResult(f'Validation failed for tool "{name}": {problem}', is_error=True)
+        try:
+            return ToolResult(self._impl[name](**args))
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except (OSError, UnicodeDecodeError) as exc:
+            return ToolResult(f"{type(exc).__name__}: {exc}", is_error=True)
+
+    def resolve(self, path: str) -> Path:
+        """The real path of ``path`` inside the workspace; ToolError when it escapes (symlinks included)."""
+        raw = path[1:] if path.startswith("@") else path
+        if raw.startswith("~"):
+            raise ToolError(f"Path outside the workspace: {path}")
+        real = Path(os.path.realpath(self.root / raw))
+        if real != self.root and self.root not in real.parents:
+            raise ToolError(f"Path outside the workspace: {path}")
+        return real
+
+    def _display(self, real: Path, base: Path | None = None) -> str:
+        return real.relative_to(base or self.root).as_posix() or "."
+
+    def read(self, path: str, offset: float | None = None, limit: float | None = None) -> str:
+        real = self.resolve(path)
+        if not real.is_file():
+            raise ToolError(f"File not found: {path}")
+        lines = real.read_text(encoding="utf-8").split("\n")
+        start = max(int(offset) - 1, 0) if offset else 0
+        if start >= len(lines):
+            raise ToolError(f"Offset {int(offset or 0)} is beyond end of file ({len(lines)} lines total)")
+        end = min(start + int(limit), len(lines)) if limit is not None else len(lines)
+        shown = _head(lines[start:end])
+        text = "\n".join(shown)
+        last = start + len(shown)
+        if last < end:
+            text += f"\n\n[Showing lines {start + 1}-{last} of {len(lines)}. Use offset={last + 1} to continue.]"
+        elif end < len(lines):
+            text += f"\n\n[{len(lines) - end} more lines in file. Use offset={end + 1} to continue.]"
+        return text
+
+    def write(self, path: str, content: str) -> str:
+        real = self.resolve(path)
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real.write_text(content, encoding="utf-8")
+        return f"Successfully wrote {len(content)} bytes to {path}"
+
+    def edit(self, path: str, edits: list[dict[str, str]]) -> str:
+        real = self.resolve(path)
+        if not real.is_file():
+            raise ToolError(f"Could not edit file: {path}. File not found.")
+        if not edits:
+            raise ToolError("Edit tool input is invalid. edits must contain at least one replacement.")
+        content = real.read_text(encoding="utf-8")
+        spans = []
+        for i, e in enumerate(edits):
+            label = "the text" if len(edits) == 1 else f"edits[{i}]"
+            if not e["oldText"]:
+                raise ToolError(f"oldText must not be empty in {path}.")
+            count = content.count(e["oldText"])
+            if count == 0:
+                raise ToolError(f"Could not find {label} in {path}. The old text must match exactly including all whitespace and newlines.")
+            if count > 1:
+                raise ToolError(f"Found {count} occurrences of {label} in {path}. The text must be unique.")
+            at = content.index(e["oldText"])
+            spans.append((at, at + len(e["oldText"]), e["newText"]))
+        spans.sort()
+        if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+            raise ToolError(f"Edits overlap in {path}. Merge them into one edit.")
+        new = content
+        for start, end, text in reversed(spans):
+            new = new[:start] + text + new[end:]
+        if new == content:
+            raise ToolError(f"No changes made to {path}. The replacement produced identical content.")
+        real.write_text(new, encoding="utf-8")
+        return f"Successfully replaced {len(edits)} block(s) in {path}."
+
+    def ls(self, path: str = ".", limit: float | None = None) -> str:
+        real = self.resolve(path)
+        if not real.exists():
+            raise ToolError(f"Path not found: {path}")
+        if not real.is_dir():
+            raise ToolError(f"Not a directory: {path}")
+        cap = int(limit or 500)
+        names = sorted(os.listdir(real), key=str.lower)
+        entries = [n + ("/" if (real / n).is_dir() else "") for n in names[:cap]]
+        if not entries:
+            return "(empty directory)"
+        text = "\n".join(entries)
+        return text + (f"\n\n[{cap} entries limit reached. Use limit={cap * 2} for more]" if len(names) > cap else "")
+
+    def find(self, pattern: str, path: str = ".", limit: float | None = None) -> str:
+        base = self.resolve(path)
+        if not base.is_dir():
+            raise ToolError(f"Path not found: {path}")
+        cap = int(limit or 1000)
+        hits = [rel for rel in _walk(base, self.root) if _glob_match(rel, pattern)]
+        if not hits:
+            return "No files found matching pattern"
+        text = "\n".join(hits[:cap])
+        return text + (f"\n\n[{cap} results limit reached]" if len(hits) > cap else "")
+
+    def grep(self, pattern: str, path: str = ".", glob: str | None = None, ignoreCase: bool = False,
+             literal: bool = False, context: float | None = None, limit: float | None = None) -> str:
+        base = self.resolve(path)
+        if not base.exists():
+            raise ToolError(f"Path not found: {path}")
+        try:
+            rx = re.compile(re.escape(pattern) if literal else pattern, re.IGNORECASE if ignoreCase else 0)
+        except re.error as exc:
+            raise ToolError(f"Invalid regular expression: {exc}") from exc
+        files = [base] if base.is_file() else [base / rel for rel in _walk(base, self.root) if not glob or _glob_match(rel, glob)]
+        out, matches, cap, ctx = [], 0, int(limit or 100), int(context or 0)
+        for f in files:
+            lines = _text_lines(f)
+            shown = f.name if base.is_file() else self._display(f, base)
+            for n, line in enumerate(lines, 1):
+                if matches >= cap or not rx.search(line):
+                    continue
+                matches += 1
+                for k in range(max(1, n - ctx), min(len(lines), n + ctx) + 1):
+                    sep = ":" if k == n else "-"
+                    out.append(f"{shown}{sep}{k}{sep} {lines[k - 1][:500]}")
+        if not out:
+            return "No matches found"
+        text = "\n".join(out)
+        return text + (f"\n\n[{cap} matches limit reached. Use limit={cap * 2} for more, or refine pattern]" if matches >= cap else "")
+
+    def bash(self, command: str, timeout: float | None = None) -> str:
+        limits = self.limits
+        if timeout and timeout > 0 and timeout < limits.timeout_s:
+            limits = SandboxLimits(**{**limits.__dict__, "timeout_s": float(timeout)})
+        result = run_sandboxed(command, self.root, limits, allow_unsandboxed=self.allow_unsandboxed)
+        text = result.output.rstrip("\n")
+        if result.timed_out:
+            raise ToolError(_status(text, f"Command timed out after {limits.timeout_s:g} seconds"))
+        if result.exit_code != 0:
+            raise ToolError(_status(text, f"Command exited with code {result.exit_code}"))
+        return text or "(no output)"
+
+
+def _status(text: str, status: str) -> str:
+    return f"{text}\n\n{status}" if text else status
+
+
+def _head(lines: list[str]) -> list[str]:
+    kept, size = [], 0
+    for line in lines[:MAX_LINES]:
+        size += len(line.encode("utf-8")) + 1
+        if size > MAX_BYTES:
+            break
+        kept.append(line)
+    return kept
+
+
+def _walk(base: Path, root: Path) -> list[str]:
+    """Files under ``base`` (relative posix paths), sorted, not following links out of ``root``."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            real = Path(os.path.realpath(full))
+            if root in real.parents:
+                out.append(full.relative_to(base).as_posix())
+    return out
+
+
+def _glob_match(rel: str, pattern: str) -> bool:
+    if "/" not in pattern:
+        return fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern)
+    return fnmatch.fnmatch(rel, pattern) or (pattern.startswith("**/") and fnmatch.fnmatch(rel, pattern[3:]))
+
+
+def _text_lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    if b"\0" in data[:4096]:
+        return []
+    return data.decode("utf-8", errors="replace").replace("\r", "").split("\n")

@@ -1,0 +1,229 @@
+"""The recipe's stages: student -> prepare -> sweep -> eval -> card -> publish.
+
+Each function adapts one stage's public Python function to the runner: it
+reads the run config and earlier stages' folders from the context and writes
+its outputs into the folder it is given. Run folder layout::
+
+    student/   the tiny student when [student] model = "tiny" (else a pointer)
+    prepare/   dataset/, prepare_stats.json, redaction_report.json, report.html, ...
+    sweep/     selection_rule.json, variants/<name>/ (adapter/, metrics.json), trackio/, selection.json
+    eval/      results.json, report.html, live sessions
+    card/      README.md (the model card)
+    publish/   adapter/, merged/, publish.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tracetune.errors import TracetuneError
+from tracetune.pipeline.files import atomic_write_json, sha256_file
+from tracetune.pipeline.runner import Stage, StageContext
+
+STUDENT_POINTER = "student.json"
+
+
+def student_model(ctx: StageContext) -> str:
+    """The student as a loadable id or folder (the built tiny student, or the configured model)."""
+    if ctx.config.student.model == "tiny":
+        return str(ctx.path("student"))
+    pointer = ctx.path("student") / STUDENT_POINTER
+    if pointer.is_file():
+        return json.loads(pointer.read_text(encoding="utf-8"))["path"]
+    return ctx.config.student.model
+
+
+def _student(ctx: StageContext, out: Path) -> None:
+    cfg = ctx.config.student
+    if cfg.model == "tiny":
+        from tracetune.train.student import build_tiny_student
+
+        build_tiny_student(out, seed=cfg.tiny_seed)
+        return
+    path = cfg.model
+    if cfg.revision and not Path(cfg.model).expanduser().is_dir():
+        from huggingface_hub import snapshot_download
+
+        path = snapshot_download(cfg.model, revision=cfg.revision)
+    atomic_write_json(out / STUDENT_POINTER, {"model": cfg.model, "revision": cfg.revision, "path": str(path)})
+
+
+def _trace_paths(ctx: StageContext) -> list[Path]:
+    """Local folders for the configured traces; ``hf://datasets/...`` sources are downloaded (cached) first."""
+    from tracetune.readers.discover import resolve_sources
+
+    if not ctx.config.traces.paths:
+        raise TracetuneError("The run config names no traces", hint="set [traces] paths = ['~/.pi/agent/sessions']")
+    specs = [p if str(p).startswith("hf://") else Path(p).expanduser() for p in ctx.config.traces.paths]
+    local, sources = resolve_sources(specs)
+    ctx.hub_sources = [s.to_dict() for s in sources]
+    return local
+
+
+def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.prepare.stage import prepare
+
+    config = ctx.config.prepare.model_copy(update={"student": student_model(ctx)})
+    fmt = None if ctx.config.traces.format == "auto" else ctx.config.traces.format
+    paths = _trace_paths(ctx)
+    if ctx.hub_sources:
+        ctx.record("hub_sources", ctx.hub_sources)  # each Hub dataset pinned to the commit that was read
+    result = prepare(config, paths, out, fmt=fmt, progress=ctx.progress)
+    turns = result.stats.get("turns", {})
+    if not result.stats.get("examples", {}).get("train", {}).get("examples"):
+        dropped = turns.get("dropped_by_reason") or {}
+        raise TracetuneError(
+            f"prepare kept no training example (turns dropped by reason: {dropped or 'none'})",
+            hint="see prepare.failed/report.html; 'too_long' means raise [prepare] max_length",
+        )
+    return {"sessions": result.stats.get("read", {}).get("sessions"), "turns_supervised": turns.get("supervised")}
+
+
+def _verify_prepare(out: Path) -> str | None:
+    missing = [n for n in ("dataset", "prepare_stats.json", "eval_episodes.jsonl") if not (out / n).exists()]
+    return f"missing {', '.join(missing)}" if missing else None
+
+
+def _sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.sweep.runner import run_sweep
+
+    train = ctx.config.train.model_copy(update={"model": student_model(ctx)})
+
+    def on_rule_written(path: Path, sha256: str) -> None:
+        ctx.record("selection_rule_sha256", sha256)
+
+    def on_variant(outcome: Any) -> None:
+        mark = "[green]✓[/]" if outcome.status == "ok" else "[red]✗[/]"
+        figure = outcome.metrics.get(ctx.config.sweep.rule.metric)
+        ctx.console.print(f"  {mark} variant {outcome.name}  {ctx.config.sweep.rule.metric}={figure}", highlight=False)
+
+    result = run_sweep(ctx.config.sweep, train, ctx.path("prepare") / "dataset", out,
+                       on_rule_written=on_rule_written, on_variant=on_variant)
+    return {"selected": result.winner}
+
+
+def selected_adapter(sweep_dir: Path) -> Path:
+    """The adapter folder of the variant that ``selection.json`` names."""
+    selection = json.loads((sweep_dir / "selection.json").read_text(encoding="utf-8"))
+    name = selection.get("winner")
+    if not name:
+        raise TracetuneError(f"{sweep_dir / 'selection.json'} selects no variant (did every variant fail?)")
+    adapter = sweep_dir / "variants" / name / "adapter"
+    if not adapter.is_dir():
+        raise TracetuneError(f"the selected variant {name!r} has no adapter folder ({adapter})")
+    return adapter
+
+
+def _verify_sweep(out: Path) -> str | None:
+    for name in ("selection_rule.json", "selection.json"):
+        if not (out / name).is_file():
+            return f"missing {name}"
+    try:
+        selected_adapter(out)
+    except TracetuneError as exc:
+        return exc.message
+    return None
+
+
+def eval_config(ctx: StageContext) -> Any:
+    """The eval settings, with the live loop offered the tools and system prompt the student was trained with."""
+    cfg = ctx.config.eval
+    if cfg.live is None:
+        return cfg
+    updates: dict[str, Any] = {}
+    tools = ctx.path("prepare") / "tools.json"
+    if cfg.live.tools_file is None and tools.is_file():
+        updates["tools_file"] = str(tools)
+    if cfg.live.system_prompt is None and ctx.config.prepare.system_prompt:
+        updates["system_prompt"] = ctx.config.prepare.resolved_system_prompt()
+    return cfg.model_copy(update={"live": cfg.live.model_copy(update=updates)})
+
+
+def _eval(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.eval.stage import evaluate
+
+    result = evaluate(
+        eval_config(ctx),
+        ctx.path("prepare"),
+        student_model(ctx),
+        selected_adapter(ctx.path("sweep")),
+        out,
+        progress=ctx.progress,
+        log=lambda msg: ctx.console.print(f"  [dim]{msg}[/]", highlight=False),
+    )
+    return {"notes": result.notes}
+
+
+def _card(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.card.model_card import write_model_card
+
+    card = write_model_card(ctx.run_dir, out / "README.md")
+    return {"card_sha256": sha256_file(card)}
+
+
+def _publish(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.publish.export import export_local
+    from tracetune.publish.hub import push_to_hub, token_from_env
+
+    cfg = ctx.config.publish
+    facts: dict[str, Any] = {"exported": False, "pushed": None}
+    card = ctx.path("card") / "README.md"
+    if cfg.export:
+        export_local(student_model(ctx), selected_adapter(ctx.path("sweep")), out, merge=cfg.merge, card=card)
+        facts["exported"] = True
+        if cfg.export_dir:
+            _copy_to(out, Path(cfg.export_dir).expanduser())
+            facts["export_dir"] = str(cfg.export_dir)
+    if cfg.repo_id:
+        token = token_from_env(cfg.token_env)
+        if token is None:
+            facts["pushed"] = f"skipped: ${cfg.token_env} is not set"
+            ctx.console.print(f"[yellow]not pushed to {cfg.repo_id}:[/] ${cfg.token_env} is not set", highlight=False)
+        else:
+            adapter = out / "adapter" if cfg.export else _adapter_with_card(ctx, out, card)
+            merged = out / "merged" if cfg.push_merged and cfg.export and cfg.merge else None
+            pushed = push_to_hub(cfg.repo_id, adapter, token, private=cfg.private, merged_dir=merged)
+            facts["pushed"] = {"repo_id": pushed.repo_id, "url": pushed.url, "private": pushed.private,
+                               "uploaded": pushed.uploaded}
+    atomic_write_json(out / "publish.json", facts)
+    return facts
+
+
+def _adapter_with_card(ctx: StageContext, out: Path, card: Path) -> Path:
+    dest = out / "adapter"
+    shutil.copytree(selected_adapter(ctx.path("sweep")), dest)
+    shutil.copy2(card, dest / "README.md")
+    return dest
+
+
+def _copy_to(src: Path, dest: Path) -> None:
+    tmp = dest.with_name(f".{dest.name}.tmp-export")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+
+
+def _remote_sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from tracetune.remote.worker import remote_sweep
+
+    return remote_sweep(ctx, out)
+
+
+def default_stages(on: str = "local") -> list[Stage]:
+    """The recipe; ``on="hf-jobs"`` runs the sweep on Hugging Face Jobs and the rest locally."""
+    sweep = _remote_sweep if on == "hf-jobs" else _sweep
+    return [
+        Stage("student", _student, sections=("student",)),
+        Stage("prepare", _prepare, sections=("traces", "prepare"), needs=("student",), input_paths=_trace_paths,
+              verify=_verify_prepare),
+        Stage("sweep", sweep, sections=("train", "sweep"), needs=("student", "prepare"), atomic=False,
+              verify=_verify_sweep),
+        Stage("eval", _eval, sections=("eval",), needs=("student", "prepare", "sweep")),
+        Stage("card", _card, needs=("prepare", "sweep", "eval")),
+        Stage("publish", _publish, sections=("publish",), needs=("student", "sweep", "card")),
+    ]

@@ -1,0 +1,108 @@
+"""The run config: every bad key reported at once, overrides, and the shipped example validates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tracetune.errors import ConfigError, TracetuneError
+from tracetune.pipeline.config import RunConfig, load_config, parse_override
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tracetune" / "pipeline" / "example.toml"
+
+
+def test_example_config_validates_and_names_every_section():
+    config = load_config(EXAMPLE)
+    text = EXAMPLE.read_text()
+    for section in RunConfig.model_fields:
+        if isinstance(getattr(config, section), object) and section not in ("name", "runs_dir", "seed"):
+            assert f"[{section}" in text, f"example.toml has no [{section}] section"
+
+
+def test_every_bad_key_is_listed_with_its_location(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'name = "x"\n'
+        "[train]\nlr = -1\nlora_rr = 8\n"
+        "[publish]\nprivat = false\n"
+        "[eval]\nmax_samples = 0\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "train.lr:" in msg
+    assert "train.lora_rr: unknown key (did you mean 'lora_r'?)" in msg
+    assert "publish.privat: unknown key (did you mean 'private'?)" in msg
+    assert "eval.max_samples:" in msg
+    assert "4 problem(s)" in msg
+
+
+def test_list_positions_are_shown_as_indices():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["traces.paths=['a', 3]"])
+    assert "traces.paths[1]:" in str(err.value)
+
+
+def test_overrides_and_flags_apply_over_the_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('name = "fromfile"\n[train]\nlr = 1e-4\n')
+    config = load_config(path, ["train.lr=3e-4", "publish.repo_id=me/model", "train.lora_r=4"], name="fromflag")
+    assert config.name == "fromflag"
+    assert config.train.lr == 3e-4
+    assert config.train.lora_r == 4
+    assert config.publish.repo_id == "me/model"
+    assert config.publish.private is True
+
+
+def test_override_values_are_toml_or_plain_strings():
+    assert parse_override("sweep.x=[1e-4, 2e-4]") == ("sweep.x", [1e-4, 2e-4])
+    assert parse_override("student.model=Qwen/Qwen2-0.5B") == ("student.model", "Qwen/Qwen2-0.5B")
+    with pytest.raises(ConfigError):
+        parse_override("no-equals-sign")
+
+
+def test_student_model_is_named_once():
+    config = load_config(None, ["student.model=/models/base"])
+    assert config.train.model == "/models/base"
+    with pytest.raises(ConfigError, match="train.model"):
+        load_config(None, ["train.model=other"])
+
+
+def test_missing_and_broken_files_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nlr=1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_token_is_never_a_config_field():
+    fields = RunConfig.model_fields["publish"].annotation.model_fields
+    assert "token_env" in fields and "token" not in fields
+
+
+def test_init_writes_a_config_that_validates_and_refuses_to_overwrite(tmp_path):
+    from typer.testing import CliRunner
+
+    from tracetune.cli.main import app
+
+    target = tmp_path / "run.toml"
+    result = CliRunner().invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert load_config(target).traces.paths == ["~/.pi/agent/sessions"]
+    again = CliRunner().invoke(app, ["init", str(target)])
+    assert isinstance(again.exception, TracetuneError) and "already exists" in str(again.exception)
+
+
+def test_run_command_reports_config_problems_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlr = 'fast'\n[sweep_]\n")
+    proc = subprocess.run([sys.executable, "-m", "tracetune.cli.main", "run", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "train.lr:" in proc.stderr and "sweep_: unknown key (did you mean 'sweep'?)" in proc.stderr
+    assert "Traceback" not in proc.stderr

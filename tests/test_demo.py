@@ -1,0 +1,59 @@
+"""`tracetune demo` end to end (shrunk: few steps, few samples, one live task), every artifact real."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "prepare.eval_fraction=0.1",
+    "train.max_steps=2",
+    "train.eval_before_train=false",
+    "train.save_steps=1",
+    "eval.max_samples=2",
+    "eval.max_new_tokens=16",
+    "eval.live.max_turns=1",
+    "eval.live.task_ids=['fix-max']",
+    "eval.live.max_new_tokens=16",
+]
+
+
+def test_demo_leaves_a_complete_run_and_resumes_as_a_no_op(tmp_path):
+    from tracetune.demo.pipeline import print_summary, run_demo
+    from tracetune.pipeline.manifest import read_manifest
+
+    out = tmp_path / "demo"
+    console = Console(record=True, width=120)
+    result = run_demo(out, seed=0, console=console, overrides=SMALL)
+    print_summary(result, console)
+
+    assert result.run_dir == out.resolve() and result.sessions > 0
+    assert (out / "prepare" / "report.html").is_file() and (out / "prepare" / "dataset").is_dir()
+    variants = [p.parent for p in (out / "sweep" / "variants").glob("*/metrics.json")]
+    assert len(variants) == 2
+    for v in variants:
+        assert list(v.rglob("adapter_model.safetensors")), f"{v.name} has no adapter"
+    assert list((out / "sweep").rglob("*.db")), "Trackio tracking data"
+    selection = json.loads((out / "sweep" / "selection.json").read_text())
+    assert selection["winner"] in {v.name for v in variants}
+    results = json.loads((out / "eval" / "results.json").read_text())
+    for role in ("base", "tuned"):
+        assert "live.success_rate" in results["models"][role]
+    assert (out / "eval" / "report.html").is_file()
+    card = (out / "card" / "README.md").read_text()
+    assert "library_name: peft" in card and "## Evaluation: base vs tuned" in card
+    from test_card import unsourced_numbers
+
+    assert unsourced_numbers(card, out) == []
+    assert list((out / "publish" / "merged").glob("*.safetensors"))
+    assert read_manifest(out).status == "success"
+    text = console.export_text()
+    assert "live.success_rate" in text and str(out / "card" / "README.md") in text
+
+    again = run_demo(out, seed=0, console=Console(quiet=True), overrides=SMALL)
+    assert again.ran == [] and again.scores == result.scores
+    assert all(s.status == "done" for s in read_manifest(out).stages.values())
