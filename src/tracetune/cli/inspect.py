@@ -38,7 +38,7 @@ BREAKDOWNS = [
 def register(app: typer.Typer) -> None:
     @app.command("inspect")
     def inspect(
-        paths: list[Path] = typer.Argument(..., help="Session files or directories (walked recursively)."),
+        paths: list[str] = typer.Argument(..., help="Session files or directories (walked recursively), or hf://datasets/OWNER/NAME."),
         as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Trace format (default: detected per file)."),
     ) -> None:
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
             _print(summary, Console())
 
 
-def _read(paths: list[Path], fmt: str | None) -> InspectSummary:
+def _read(paths: list[str], fmt: str | None) -> InspectSummary:
     total = len(local_session_files(paths))
     err = Console(stderr=True)
     columns = (TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))

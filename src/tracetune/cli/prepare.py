@@ -13,7 +13,7 @@ from rich.table import Table
 def register(app: typer.Typer) -> None:
     @app.command("prepare")
     def prepare_cmd(
-        traces: list[Path] = typer.Argument(..., help="Session files or folders (read-only)."),
+        traces: list[str] = typer.Argument(..., help="Session files or folders (read-only), or hf://datasets/OWNER/NAME."),
         student: str = typer.Option(..., "--student", help="Model id or local folder (its tokenizer and chat template)."),
         out: Path = typer.Option(..., "--out", help="Folder to write the prepared dataset into."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Force a trace format (default: detect per file)."),
