@@ -23,3 +23,14 @@ def tiny_tokenizer(tiny_student):
     from tracetune.train.student import load_tokenizer
 
     return load_tokenizer(tiny_student)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a whole test module (the test machines are shared; oversubscribed threads crawl)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlparse
+
+from localhttp import LocalServer, QuietHandler
 
 
 @dataclass
@@ -36,7 +37,7 @@ class StubJob:
     inspects: int = 0
 
 
-class HubStub:
+class HubStub(LocalServer):
     def __init__(self, token: str = "hf_stubtoken_0123456789"):
         self.token = token
         self.repos: dict[str, StubRepo] = {}
@@ -46,29 +47,17 @@ class HubStub:
         self.job_stages: list[str] = ["RUNNING", "COMPLETED"]
         self.job_logs: list[str] = ["step 1", "step 2"]
         self.on_job_complete = None  # called once with the StubJob when it first reports COMPLETED
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
-
-    def __enter__(self) -> "HubStub":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _handler(self):
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 stub._dispatch(self, "GET")
 

@@ -9,9 +9,9 @@ runs out.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from localhttp import LocalServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -32,23 +32,14 @@ class Reply:
         return "stop" if self.tool is None else "tool_calls"
 
 
-class ScriptedServer:
+class ScriptedServer(LocalServer):
     def __init__(self, script: list[Reply], model: str = "scripted"):
         self.script, self.model, self.requests = list(script), model, []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "ScriptedServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def _next(self) -> tuple[int, Reply]:
         n = len(self.requests)
@@ -57,10 +48,7 @@ class ScriptedServer:
     def _handler(self):
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._json({"object": "list", "data": [{"id": server.model, "object": "model"}]})
 
@@ -76,12 +64,7 @@ class ScriptedServer:
                                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
 
             def _json(self, obj: dict) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, obj)
 
             def _stream(self, n: int, reply: Reply) -> None:
                 message = reply.message(n)

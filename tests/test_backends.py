@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from localhttp import LocalServer, QuietHandler
 from tracetune.errors import TracetuneError
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.backends.base import GenerationRequest
 from tracetune.eval.backends.openai_backend import OpenAIBackend
 from tracetune.eval.backends.vllm_backend import VLLMServer, VLLMServeSpec, serve_command
 from tracetune.eval.config import BackendConfig
+from tracetune.eval.harness.serve import free_port
 
 TOOLS = [{"type": "function", "function": {"name": "read", "description": "Read a file",
                                            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
@@ -29,13 +29,10 @@ def request(text: str, **kw) -> GenerationRequest:
 # ---------------------------------------------------------------- OpenAI-compatible server stub
 
 
-class ChatStub(BaseHTTPRequestHandler):
+class ChatStub(QuietHandler):
     """Answers /v1/chat/completions like an OpenAI server; the user text picks the answer."""
 
     seen: list[dict] = []
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
 
     def do_GET(self):
         self._send(200, {"object": "list", "data": [{"id": "base"}, {"id": "tuned"}]} if self.path == "/v1/models" else {"error": "no"})
@@ -64,23 +61,14 @@ class ChatStub(BaseHTTPRequestHandler):
                          "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
 
     def _send(self, code, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(code, payload)
 
 
 @pytest.fixture()
 def stub_server():
     ChatStub.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatStub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with LocalServer(ChatStub) as server:
+        yield f"http://127.0.0.1:{server.port}/v1"
 
 
 def test_openai_backend_reads_server_and_text_tool_calls(stub_server):
@@ -193,20 +181,12 @@ def _fake_vllm(tmp_path: Path, delay: float = 0.5) -> Path:
     return exe
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_vllm_backend_waits_for_the_server_and_routes_models(tmp_path):
     exe = _fake_vllm(tmp_path)
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 8}))
-    cfg = BackendConfig(kind="vllm", vllm_executable=str(exe), vllm_port=_free_port(), base_model_name="base", startup_timeout_s=20)
+    cfg = BackendConfig(kind="vllm", vllm_executable=str(exe), vllm_port=free_port(), base_model_name="base", startup_timeout_s=20)
     with BackendSet(cfg, "/models/base", adapter, log_dir=tmp_path) as backends:
         base, tuned = backends.open("base"), backends.open("tuned")
         assert base.generate([request("hi")])[0].message.content == "served base"
@@ -218,14 +198,14 @@ def test_vllm_backend_waits_for_the_server_and_routes_models(tmp_path):
 
 def test_vllm_server_that_dies_reports_its_log(tmp_path):
     exe = _fake_vllm(tmp_path)
-    spec = VLLMServeSpec("m", "m", executable=str(exe), port=_free_port(), extra_args=["--fail"])
+    spec = VLLMServeSpec("m", "m", executable=str(exe), port=free_port(), extra_args=["--fail"])
     with pytest.raises(TracetuneError, match="CUDA out of memory"):
         VLLMServer(spec, tmp_path / "log", startup_timeout_s=20, poll_s=0.1).start()
 
 
 def test_vllm_server_that_never_answers_times_out(tmp_path):
     exe = _fake_vllm(tmp_path, delay=60)
-    server = VLLMServer(VLLMServeSpec("m", "m", executable=str(exe), port=_free_port()), tmp_path / "log",
+    server = VLLMServer(VLLMServeSpec("m", "m", executable=str(exe), port=free_port()), tmp_path / "log",
                         startup_timeout_s=1.0, poll_s=0.2)
     with pytest.raises(TracetuneError, match="did not answer"):
         server.start()

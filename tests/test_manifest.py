@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tracetune.errors import TracetuneError
-from tracetune.pipeline.files import atomic_write_text, hash_tree, staging_dir
+from tracetune.pipeline.files import hash_tree, staging_dir
 from tracetune.pipeline.manifest import (
     MANIFEST_VERSION,
     Manifest,
@@ -16,6 +16,7 @@ from tracetune.pipeline.manifest import (
     read_manifest,
     write_manifest,
 )
+from tracetune.util.files import atomic_write_text
 
 
 def test_manifest_round_trips_and_header_reads_alone(tmp_path):

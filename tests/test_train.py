@@ -16,14 +16,7 @@ from tracetune.train.config import TrainConfig, parse_train_config, resolve_prec
 from tracetune.train.data import fit_split  # noqa: E402
 
 needs_pi = pytest.mark.skipif(not PI_TRACE.exists(), reason="shared pi trace absent")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machines are shared; oversubscribed threads crawl
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

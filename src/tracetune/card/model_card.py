@@ -14,11 +14,12 @@ model's eval results) and a Markdown body from ``templates/model_card.md.jinja``
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tracetune.util.files import atomic_write_text
 
 TEMPLATE = Path(__file__).with_name("templates") / "model_card.md.jinja"
 TAGS = ["tracetune", "peft", "lora", "sft", "trl", "agent", "tool-use"]
@@ -187,8 +188,5 @@ def build_model_card(run_dir: Path) -> Any:
 def write_model_card(run_dir: Path, out_path: Path) -> Path:
     """Write the card as ``out_path`` (write then rename)."""
     text = str(build_model_card(run_dir))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out_path)
+    atomic_write_text(out_path, text)
     return out_path

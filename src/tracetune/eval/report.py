@@ -23,6 +23,7 @@ from tracetune.conversation.types import Message
 from tracetune.conversation.wire import message_to_wire
 from tracetune.eval.aggregate import METRICS, summarise
 from tracetune.eval.fidelity import FidelityRun, ModelAnswer, Sample
+from tracetune.util.files import atomic_write_json
 
 RESULTS_VERSION = 1
 LIVE_HEADLINES = ("success_rate", "self_ended_rate", "valid_call_rate", "mean_turns", "mean_tokens")
@@ -108,10 +109,7 @@ def headline(fidelity: dict[str, Any] | None, live: dict[str, Any], inspect: lis
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, results, ensure_ascii=False, default=str, end="")
 
 
 def pick_examples(fidelity: dict[str, Any] | None, count: int) -> list[dict[str, Any]]:

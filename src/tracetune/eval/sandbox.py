@@ -41,10 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracetune.errors import TracetuneError
+from tracetune.eval.procs import bwrap_system_args, signal_group
 
 TRUNCATION_MARKER = "\n[output truncated: {dropped} more bytes not shown]"
-_SYSTEM_DIRS = ("/usr", "/etc", "/opt")
-_SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32")
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -85,17 +84,8 @@ def require_sandbox(allow_unsandboxed: bool = False) -> bool:
 
 
 def _bwrap_args(workspace: Path) -> list[str]:
-    args = ["bwrap"]
-    for d in _SYSTEM_DIRS:
-        if os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    for link in _SYSTEM_LINKS:
-        if os.path.islink(link):
-            args += ["--symlink", os.readlink(link), link]
-        elif os.path.isdir(link):
-            args += ["--ro-bind", link, link]
     ws = str(workspace)
-    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--bind", ws, ws, "--chdir", ws]
+    args = bwrap_system_args() + ["--bind", ws, ws, "--chdir", ws]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     return args
 
@@ -197,14 +187,7 @@ def _collect(proc: subprocess.Popen, limits: SandboxLimits) -> tuple[bytes, int,
             proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             timed_out = True
-    _kill_group(proc)  # stragglers too: a background job must not outlive its command
+    signal_group(proc, signal.SIGKILL)  # stragglers too: a background job must not outlive its command
     proc.wait()
     proc.stdout.close()
     return bytes(kept), dropped, timed_out
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -1,35 +1,22 @@
-"""Crash-safe writing and content hashes for run artifacts.
+"""Crash-safe stage folders and content hashes for run artifacts.
 
-Every artifact is written next to its final path under a temporary name and
-renamed into place, so a reader sees either the previous complete version or
-the new complete one, never a half-written file or folder.
+Every stage folder is filled under a temporary name and renamed into place
+(single files go through ``tracetune.util.files.atomic_write_text``), so a
+reader sees either the previous complete version or the new complete one,
+never a half-written file or folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-_TMP_MARK = ".tmp-"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+from tracetune.util.files import TMP_MARK as _TMP_MARK
+from tracetune.util.files import replace_dir, sha256_file, temp_dir_for
 
 
 @contextlib.contextmanager
@@ -40,11 +27,7 @@ def staging_dir(final: Path, keep_failed: bool = False) -> Iterator[Path]:
     interrupted) are kept for inspection as ``<final>.failed``, a name no
     reader takes for the finished folder.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}{_TMP_MARK}{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = temp_dir_for(final)
     try:
         yield tmp
     except Exception:
@@ -57,11 +40,7 @@ def staging_dir(final: Path, keep_failed: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, final)
     shutil.rmtree(final.with_name(f"{final.name}.failed"), ignore_errors=True)
 
 
@@ -74,14 +53,6 @@ def remove_stale_temps(folder: Path) -> list[Path]:
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
                 removed.append(p)
     return removed
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def hash_tree(root: Path, ignore: tuple[str, ...] = ()) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tracetune.pipeline.files import atomic_write_json
+from tracetune.util.files import atomic_write_json
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"

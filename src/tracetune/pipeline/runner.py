@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from tracetune.errors import TracetuneError
 from tracetune.pipeline.config import RunConfig
-from tracetune.pipeline.files import hash_files, hash_paths, remove_stale_temps, sha256_file, staging_dir
+from tracetune.pipeline.files import hash_files, hash_paths, remove_stale_temps, staging_dir
 from tracetune.pipeline.manifest import (
     Manifest,
     error_of,
@@ -41,6 +41,7 @@ from tracetune.pipeline.manifest import (
     now,
     write_manifest,
 )
+from tracetune.util.files import sha256_file
 
 
 @dataclass

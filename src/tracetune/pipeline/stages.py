@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tracetune.errors import TracetuneError
-from tracetune.pipeline.files import atomic_write_json, sha256_file
 from tracetune.pipeline.runner import Stage, StageContext
+from tracetune.util.files import atomic_write_json, sha256_file
 
 STUDENT_POINTER = "student.json"
 

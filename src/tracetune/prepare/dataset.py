@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 from array import array
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from tracetune.errors import TracetuneError
 from tracetune.prepare.windows import Example
+from tracetune.util.files import atomic_write_json, replace_dir, temp_dir_for
 
 COLUMNS = (
     "input_ids",
@@ -108,7 +108,7 @@ def save_dataset(folder: Path, splits: dict[str, Rows]) -> None:
 
 
 def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_json(path, value, ensure_ascii=False)
 
 
 def write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> int:
@@ -128,21 +128,9 @@ def staging_dir(out_dir: Path) -> Path:
             f"{out_dir} exists and does not hold a prepared dataset; refusing to replace it",
             hint="choose an empty or new --out folder",
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    return tmp
+    return temp_dir_for(out_dir)
 
 
 def commit_dir(tmp: Path, out_dir: Path) -> None:
     """Move the finished staging folder into place, replacing an earlier prepared dataset."""
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
+    replace_dir(tmp, out_dir)

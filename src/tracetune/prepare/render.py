@@ -175,15 +175,20 @@ def check_template(tokenizer, name: str = "the student") -> None:
         raise TracetuneError(f"the chat template of {name} is not tool-aware: " + "; ".join(problems), hint=hint)
 
 
-def span_texts(example: RenderedExample, tokenizer) -> list[str]:
-    """The decoded text of each run of supervised tokens (for tests and the report)."""
+def supervised_runs(ids: list[int], mask: list[int]) -> list[list[int]]:
+    """The token ids of each run of consecutive supervised tokens (mask 1)."""
     runs: list[list[int]] = []
     prev = 0
-    for tok, m in zip(example.ids, example.mask):
+    for tok, m in zip(ids, mask):
         if m and not prev:
             runs.append([])
         if m:
             runs[-1].append(tok)
         prev = m
-    return [tokenizer.decode(r) for r in runs]
+    return runs
+
+
+def span_texts(example: RenderedExample, tokenizer) -> list[str]:
+    """The decoded text of each run of supervised tokens (for tests and the report)."""
+    return [tokenizer.decode(r) for r in supervised_runs(example.ids, example.mask)]
 

@@ -12,12 +12,12 @@ built beside its destination and renamed into place.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tracetune.errors import TracetuneError
+from tracetune.util.files import replace_dir, temp_dir_for
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -49,9 +49,7 @@ def export_local(
     """Copy the adapter (and tokenizer, card) and, when ``merge``, write the merged model into ``out_dir``."""
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
     check_adapter(adapter_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = temp_dir_for(out_dir)
     try:
         _copy_adapter(adapter_dir, tmp / "adapter", card)
         if merge:
@@ -61,9 +59,7 @@ def export_local(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    replace_dir(tmp, out_dir)
     return ExportResult(out_dir, out_dir / "adapter", out_dir / "merged" if merge else None)
 
 

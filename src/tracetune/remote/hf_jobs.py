@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from tracetune.errors import TracetuneError
 from tracetune.remote.plan import OUTPUTS, JobPlan
+from tracetune.util.files import atomic_write_json
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELED", "DELETED")
 STATE_FILE = "remote_job.json"
@@ -30,9 +31,7 @@ class JobState:
     plan_sha256: str
 
     def save(self, run_dir: Path) -> None:
-        tmp = run_dir / f".{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(self.__dict__, indent=2))
-        tmp.replace(run_dir / STATE_FILE)
+        atomic_write_json(run_dir / STATE_FILE, self.__dict__, end="")
 
     @classmethod
     def load(cls, run_dir: Path) -> "JobState | None":

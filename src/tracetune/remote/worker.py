@@ -59,7 +59,7 @@ def check_remote_student(model: str) -> None:
 
 def remote_inputs(config: Any, run_dir: Path) -> Path:
     """The resolved run config the job will run, written beside the run."""
-    from tracetune.pipeline.files import atomic_write_json
+    from tracetune.util.files import atomic_write_json
 
     inputs = run_dir / ".remote-inputs"
     inputs.mkdir(parents=True, exist_ok=True)

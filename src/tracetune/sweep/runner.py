@@ -18,10 +18,11 @@ from typing import Callable
 
 from tracetune.errors import TracetuneError
 from tracetune.sweep.config import SweepConfig
-from tracetune.sweep.selection import RULE_FILE, Selection, VariantOutcome, eval_set_hash, file_sha256, fix_rule, select
+from tracetune.sweep.selection import RULE_FILE, Selection, VariantOutcome, eval_set_hash, fix_rule, select
 from tracetune.sweep.variants import Variant, expand
 from tracetune.train.config import TrainConfig
 from tracetune.train.trainer import point_trackio_at, train
+from tracetune.util.files import atomic_write_json, sha256_file
 
 STATE_FILE = "sweep.json"
 
@@ -58,7 +59,7 @@ def run_sweep(
     out = Path(out_dir)
     variants = expand(sweep_config, train_config)
     recorded = _recorded_sha(out)
-    if recorded and file_sha256(out / RULE_FILE) != recorded:
+    if recorded and sha256_file(out / RULE_FILE) != recorded:
         raise TracetuneError(
             f"{out / RULE_FILE} changed after it was written; refusing to continue this sweep",
             hint="restore the original rule file, or start a new sweep in another folder",
@@ -115,4 +116,4 @@ def _recorded_sha(out: Path) -> str | None:
 
 def _save_state(out: Path, sha: str, outcomes: list[VariantOutcome]) -> None:
     data = {"rule_sha256": sha, "variants": [asdict(o) for o in outcomes]}
-    (out / STATE_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(out / STATE_FILE, data)

@@ -19,6 +19,7 @@ from typing import Any
 
 from tracetune.errors import TracetuneError
 from tracetune.sweep.config import SelectionRule
+from tracetune.util.files import atomic_write_json, sha256_file
 
 RULE_FILE = "selection_rule.json"
 SELECTION_FILE = "selection.json"
@@ -55,10 +56,6 @@ def eval_set_hash(dataset_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def fix_rule(out_dir: str | Path, rule: SelectionRule, eval_hash: str, variants: list[str]) -> str:
     """Write the rule file (or confirm an existing one says the same); return its sha256."""
     path = Path(out_dir) / RULE_FILE
@@ -71,10 +68,9 @@ def fix_rule(out_dir: str | Path, rule: SelectionRule, eval_hash: str, variants:
                 f"{path} was fixed before this sweep started and differs from the current one ({', '.join(changed)})",
                 hint="a sweep's rule, grid and eval set cannot change after the fact: use a new output folder",
             )
-        return file_sha256(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    return file_sha256(path)
+        return sha256_file(path)
+    atomic_write_json(path, content)
+    return sha256_file(path)
 
 
 def load_rule(out_dir: str | Path, expected_sha256: str) -> tuple[SelectionRule, dict[str, Any]]:
@@ -82,7 +78,7 @@ def load_rule(out_dir: str | Path, expected_sha256: str) -> tuple[SelectionRule,
     path = Path(out_dir) / RULE_FILE
     if not path.exists():
         raise TracetuneError(f"{path} is missing: no rule was fixed for this sweep", hint="run the sweep again in a new folder")
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual != expected_sha256:
         raise TracetuneError(
             f"{path} changed after it was written (sha256 {actual[:12]}..., recorded {expected_sha256[:12]}...); "
@@ -134,5 +130,5 @@ def select(out_dir: str | Path, expected_sha256: str, outcomes: list[VariantOutc
         "variants": [asdict(o) | {"score": _score(o, rule.metric)} for o in outcomes],
     }
     path = Path(out_dir) / SELECTION_FILE
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(path, record)
     return Selection(winner, ranking, expected_sha256, path)

@@ -28,6 +28,7 @@ from tracetune.train.config import TrainConfig
 from tracetune.train.data import SplitSummary, prepare_splits
 from tracetune.train.lora import LoraTargets, resolve_lora_targets
 from tracetune.train.model import build_sft_args, load_base_model, load_training_tokenizer, lora_config
+from tracetune.util.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int, dict[str, float]], None]
@@ -82,7 +83,12 @@ def train(
     if on_progress is not None:
         trainer.add_callback(progress_callback(on_progress))
     if trainer.is_world_process_zero():
-        _write_json(out / "train_config.json", {"config": config.model_dump(mode="json"), "lora_targets": targets.summary()})
+        atomic_write_json(
+            out / "train_config.json",
+            {"config": config.model_dump(mode="json"), "lora_targets": targets.summary()},
+            default=str,
+            end="",
+        )
 
     with _quiet(out):
         output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -98,7 +104,7 @@ def train(
             from tracetune.train.merge import merge_adapter
 
             result = _replace_merged(result, merge_adapter(adapter, out / "merged"))
-        _write_json(out / "metrics.json", _metrics_record(result, targets))
+        atomic_write_json(out / "metrics.json", _metrics_record(result, targets), default=str, end="")
     return result
 
 
@@ -245,12 +251,6 @@ def _quiet(out: Path):
             datasets.enable_progress_bars()
         if hf_on:
             hf_logging.enable_progress_bar()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
 
 
 def is_main_process() -> bool:

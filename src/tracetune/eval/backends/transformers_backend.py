@@ -19,16 +19,9 @@ from tracetune.eval.parsing import parse_output
 
 
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
-    """The student's tokenizer, through tracetune's safe loader when the train package has one."""
-    try:
-        from tracetune.train.student import load_tokenizer as student_loader
-    except ImportError:
-        from transformers import AutoTokenizer
+    """The student's tokenizer, through tracetune's safe loader (``tracetune.train.student.load_tokenizer``)."""
+    from tracetune.train.student import load_tokenizer as student_loader
 
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        if chat_template:
-            tokenizer.chat_template = chat_template
-        return tokenizer
     return student_loader(str(path), chat_template=chat_template)
 
 

@@ -16,9 +16,7 @@ the error quotes the end of that log.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
@@ -30,6 +28,7 @@ from typing import Sequence
 from tracetune.errors import TracetuneError
 from tracetune.eval.backends.base import Generation, GenerationRequest
 from tracetune.eval.backends.openai_backend import OpenAIBackend
+from tracetune.eval.procs import stop_group
 
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -140,16 +139,8 @@ class VLLMServer:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        if proc is not None and proc.poll() is None:
+            stop_group(proc, grace_s=30)
 
 
 def _answers(url: str) -> bool:

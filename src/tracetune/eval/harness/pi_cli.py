@@ -35,6 +35,7 @@ from pathlib import Path
 from tracetune.conversation.types import ReadWarning, Session
 from tracetune.errors import TracetuneError
 from tracetune.eval.harness import pi_isolation as iso
+from tracetune.eval.procs import signal_group
 
 PROVIDER = "tracetune"
 API_KEY_ENV = "TRACETUNE_PI_API_KEY"
@@ -215,10 +216,7 @@ def _run(argv: list[str], cwd: Path, env: dict, stdin: str, timeout: float):
         out, err = proc.communicate(stdin, timeout=timeout)
         return proc.returncode, out, err, False
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_group(proc, signal.SIGKILL)
         out, err = proc.communicate()
         return None, out, err, True
 

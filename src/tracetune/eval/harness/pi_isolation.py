@@ -22,15 +22,14 @@ memory/CPU quota; not a security boundary against a determined attacker.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import socketserver
 import threading
 from pathlib import Path
 
-SYSTEM_DIRS = ("/usr", "/etc", "/opt")
-SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32")
+from tracetune.eval.procs import SYSTEM_DIRS, bwrap_system_args
+
 
 #: Node entry point run inside the sandbox: a TCP -> Unix socket relay, then pi's own CLI in the same process.
 LAUNCHER_JS = """\
@@ -60,16 +59,7 @@ def bwrap_path() -> str | None:
 
 def bwrap_argv(*, workspace: Path, scratch: Path, read_only: list[Path], env: dict[str, str]) -> list[str]:
     """The ``bwrap ...`` prefix: system dirs and ``read_only`` read-only, workspace and scratch writable."""
-    args = ["bwrap"]
-    for d in SYSTEM_DIRS:
-        if os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    for link in SYSTEM_LINKS:
-        if os.path.islink(link):
-            args += ["--symlink", os.readlink(link), link]
-        elif os.path.isdir(link):
-            args += ["--ro-bind", link, link]
-    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    args = bwrap_system_args()
     for path in read_only:
         if not any(str(path).startswith(d + "/") for d in SYSTEM_DIRS):
             args += ["--ro-bind", str(path), str(path)]

@@ -22,7 +22,6 @@ import importlib.util
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracetune.errors import MissingExtraError, TracetuneError
+from tracetune.eval.procs import stop_group
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CHAT_REQUEST = '"POST /v1/chat/completions HTTP/1.1"'
@@ -145,12 +145,7 @@ class TransformersServer:
         """Stop the server's process group (SIGTERM, then SIGKILL after 10 s)."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
+            stop_group(proc, grace_s=10, kill_wait_s=10)
 
     def cleanup(self) -> None:
         """``stop``, then delete the scratch folder (a ``log_path`` given elsewhere is kept)."""
@@ -164,13 +159,6 @@ class TransformersServer:
 
     def __exit__(self, *exc) -> None:
         self.cleanup()
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _get(url: str) -> str:

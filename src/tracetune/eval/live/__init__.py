@@ -7,8 +7,6 @@ one pi session per episode under ``out_dir/sessions/<backend>/`` and
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +16,7 @@ from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT, run_episode
 from tracetune.eval.live.results import EpisodeResult, LiveResult
 from tracetune.eval.live.tasks import Task, load_tasks
 from tracetune.eval.sandbox import require_sandbox
+from tracetune.util.files import atomic_write_json
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "EpisodeResult", "LiveConfig", "LiveResult", "Task", "load_tasks", "run_episode", "run_live"]
 
@@ -42,7 +41,5 @@ def run_live(
             on_episode(result)
     live = LiveResult(backend=backend.name, settings=config.model_dump(), episodes=tuple(episodes))
     target = out / f"live_results_{backend.name}.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(live.to_dict(), indent=2), encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_json(target, live.to_dict(), end="")
     return live

@@ -15,7 +15,6 @@ teacher's sessions get the same ids and times on every run.
 from __future__ import annotations
 
 import json
-import os
 import random
 import uuid
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tracetune.conversation.types import Message
+from tracetune.util.files import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -144,14 +144,9 @@ class PiSessionWriter:
         return f"{stamp}_{self.id}.jsonl"
 
     def save(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / self.file_name()
-        tmp = path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for obj in [self.header, *self.entries]:
-                fh.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        os.replace(tmp, path)
+        path = Path(directory) / self.file_name()
+        lines = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n" for obj in [self.header, *self.entries])
+        atomic_write_text(path, "".join(lines))
         return path
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracetune.conversation.types import ToolSpec
+from tracetune.conversation.wire import tool_from_wire
 
 
 def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -146,10 +147,6 @@ def _from_tools_file(path: str) -> tuple[ToolSpec, ...]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         agents = data["agents"]
         tools = (agents.get("pi") or next(iter(agents.values())))["tools"]
-    except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
+        return tuple(tool_from_wire(t) for t in tools)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:  # WireError is a ValueError
         raise TracetuneError(f"cannot read tool definitions from {path}: {exc}", hint="pass prepare's OUT/tools.json") from exc
-    out = []
-    for t in tools:
-        fn = t.get("function", t)
-        out.append(ToolSpec(fn["name"], fn.get("description", ""), fn.get("parameters") or {"type": "object", "properties": {}}))
-    return tuple(out)
