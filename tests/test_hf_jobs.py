@@ -169,3 +169,20 @@ def test_secret_values_are_rejected_in_config():
 def test_wheel_of_this_checkout(tmp_path):
     wheel = build_wheel(tmp_path)
     assert wheel.name == "tracetune-0.1.0-py3-none-any.whl" and wheel.stat().st_size > 1000
+
+
+def test_changed_inputs_never_reuse_an_old_job(hub, run_files):
+    _run(hub, run_files, [])  # job0001 completes with the first config
+    config, _, _ = run_files
+    config.write_text('{"name": "demo", "train": {"lr": 0.001}}')
+    lines: list[str] = []
+    result = _run(hub, run_files, lines)  # completed job, different inputs: a new job, not job0001's outputs
+    assert not result.reattached and result.job_id == "job0002" and list(hub.jobs) == ["job0001", "job0002"]
+
+
+def test_a_running_job_with_other_inputs_is_refused(hub, run_files):
+    hub.job_stages = ["RUNNING"]
+    JobState("job0009", "alice", "alice/tracetune-demo", "0" * 64).save(run_files[2])
+    hub.jobs["job0009"] = __import__("hubstub").StubJob("job0009", {}, ["RUNNING"], [])
+    with pytest.raises(TracetuneError, match="still RUNNING with other inputs"):
+        _run(hub, run_files, [])

@@ -69,7 +69,7 @@ def test_export_writes_loadable_adapter_and_merged_model(tiny_student, adapter, 
     merged = AutoModelForCausalLM.from_pretrained(result.merged)
     assert torch.allclose(_logits(tuned, ids), _logits(merged, ids), atol=1e-4)
     assert not torch.allclose(_logits(AutoModelForCausalLM.from_pretrained(tiny_student), ids), _logits(merged, ids))
-    from tracetune.train.student import load_tokenizer
+    from tracetune.prepare.tokenizer import load_tokenizer
 
     assert load_tokenizer(result.merged).chat_template
 

@@ -19,7 +19,7 @@ from tracetune.remote.config import JobsConfig
 from tracetune.remote.hf_jobs import upload_inputs
 from tracetune.remote.plan import plan_job
 from tracetune.remote.run import run_remote
-from tracetune.remote.worker import remote_inputs, run_worker
+from tracetune.pipeline.remote_stage import remote_inputs, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "gemma4-e2b-pi-mono.toml"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tracetune.errors import TracetuneError
 from tracetune.prepare.render import check_template, render_conversation, span_texts
-from tracetune.train.student import load_tokenizer
+from tracetune.prepare.tokenizer import load_tokenizer
 
 TEMPLATES = Path(__file__).parent / "assets" / "templates"
 TOOLS = [

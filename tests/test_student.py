@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tracetune.train.student import build_tiny_student, load_tokenizer
+from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.train.student import build_tiny_student
 
 TOOLS = [
     {

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         workdir: Path = typer.Option(Path("/tmp/tracetune-job"), "--workdir", help="Scratch folder inside the job."),
     ) -> None:
         """Download the run's inputs, run its sweep, upload the outputs (inside the job)."""
-        from tracetune.remote.worker import run_worker
+        from tracetune.pipeline.remote_stage import run_worker
 
         sweep = run_worker(repo, workdir)
         typer.echo(f"sweep finished: {sweep}; outputs uploaded to {repo}/outputs")

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, overrides=set_, **flags)
         console = Console()
         if dry_run:
-            from tracetune.remote.worker import dry_run as describe_job
+            from tracetune.pipeline.remote_stage import dry_run as describe_job
 
             describe_job(cfg, print_fn=lambda line: console.print(line, highlight=False, markup=False))
             return

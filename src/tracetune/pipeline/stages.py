@@ -209,7 +209,7 @@ def _copy_to(src: Path, dest: Path) -> None:
 
 
 def _remote_sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
-    from tracetune.remote.worker import remote_sweep
+    from tracetune.pipeline.remote_stage import remote_sweep
 
     return remote_sweep(ctx, out)
 

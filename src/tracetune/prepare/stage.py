@@ -39,7 +39,7 @@ class PrepareResult:
 
 def load_student_tokenizer(config: PrepareConfig):
     """The student's tokenizer with the template override applied, checked to be tool-aware."""
-    from tracetune.train.student import load_tokenizer
+    from tracetune.prepare.tokenizer import load_tokenizer
 
     if not config.student:
         raise TracetuneError("no student given", hint="pass --student MODEL_ID_OR_FOLDER (or build one: tracetune student tiny)")

@@ -28,7 +28,7 @@ class JobState:
     job_id: str
     namespace: str
     artifacts_repo: str
-    plan_sha256: str
+    inputs_sha256: str  # the config + prepared data the job was started with
 
     def save(self, run_dir: Path) -> None:
         atomic_write_json(run_dir / STATE_FILE, self.__dict__, end="")

@@ -10,13 +10,13 @@ same repo, from where the local run pulls them.
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tracetune import __version__
 from tracetune.remote.config import JobsConfig
+from tracetune.util.files import sha256_file
 
 WORKDIR = "/tmp/tracetune-job"
 INPUTS = "inputs"
@@ -61,9 +61,13 @@ class JobPlan:
             "uploads": [{"local": str(u.local), "path_in_repo": u.path_in_repo} for u in self.uploads],
         }
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+    def inputs_sha256(self) -> str:
+        """What the job computes from: the config and the prepared data (not the wheel's build path)."""
+        digest = hashlib.sha256()
+        for upload in sorted(self.uploads, key=lambda u: u.path_in_repo):
+            if upload.local.is_file() and not upload.path_in_repo.endswith(".whl"):
+                digest.update(upload.path_in_repo.encode() + b"\0" + sha256_file(upload.local).encode())
+        return digest.hexdigest()
 
 
 def wheel_name(version: str = __version__) -> str:

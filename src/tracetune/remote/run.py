@@ -103,13 +103,20 @@ def run_remote(
         result = RemoteRun(plan)
         state = JobState.load(run_dir)
         stage = reattachable(api, state)
-        if state is not None and stage is not None and (stage not in TERMINAL or stage == "COMPLETED"):
+        inputs = plan.inputs_sha256()
+        same_inputs = state is not None and state.inputs_sha256 == inputs
+        if state is not None and stage is not None and stage not in TERMINAL and not same_inputs:
+            raise TracetuneError(
+                f"job {state.job_id} of this run is still {stage} with other inputs (the config or data changed)",
+                hint=f"wait for it, or cancel it (`hf jobs cancel {state.job_id}`) and rerun",
+            )
+        if same_inputs and stage is not None and (stage not in TERMINAL or stage == "COMPLETED"):
             print_fn(f"reattaching to job {state.job_id} ({stage})")
             result.reattached = True
         else:
             upload_inputs(api, plan)
             job_id = submit(api, plan, secrets)
-            state = JobState(job_id, plan.namespace, plan.artifacts_repo, plan.sha256)
+            state = JobState(job_id, plan.namespace, plan.artifacts_repo, inputs)
             state.save(run_dir)
             print_fn(f"submitted job {job_id} on {plan.flavor}")
     result.job_id = state.job_id

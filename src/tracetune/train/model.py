@@ -88,7 +88,7 @@ def load_training_tokenizer(config: TrainConfig, dataset_dir: str | Path):
     (refused), and a template override is carried over so the adapter is saved
     with the template it was trained on.
     """
-    from tracetune.train.student import load_tokenizer
+    from tracetune.prepare.tokenizer import load_tokenizer
 
     info_path = Path(dataset_dir) / "student.json"
     info = json.loads(info_path.read_text("utf-8")) if info_path.exists() else {}

@@ -19,8 +19,8 @@ from tracetune.eval.parsing import parse_output
 
 
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
-    """The student's tokenizer, through tracetune's safe loader (``tracetune.train.student.load_tokenizer``)."""
-    from tracetune.train.student import load_tokenizer as student_loader
+    """The student's tokenizer, through tracetune's safe loader (``tracetune.prepare.tokenizer.load_tokenizer``)."""
+    from tracetune.prepare.tokenizer import load_tokenizer as student_loader
 
     return student_loader(str(path), chat_template=chat_template)
 
