@@ -64,6 +64,8 @@ def run_dir(tmp_path):
         "config": {"student": {"model": "Qwen/Qwen2.5-0.5B-Instruct"},
                    "train": {"model": "Qwen/Qwen2.5-0.5B-Instruct", "lr": 0.0002, "lora_r": 16, "max_steps": 37}},
         "libraries": {"torch": "2.13.0", "peft": "0.21.2"},
+        "stages": {"prepare": {"extra": {"hub_sources": [
+            {"uri": "hf://datasets/badlogicgames/pi-mono", "repo_id": "badlogicgames/pi-mono", "commit_sha": "c0ffee"}]}}},
     })
     _write(tmp_path / "prepare/prepare_stats.json", {
         "version": 1, "read": {"files": 14, "sessions": 12, "episodes": 19},
@@ -93,6 +95,7 @@ def test_card_has_metadata_and_every_section(run_dir):
     card = build_model_card(run_dir)
     assert card.data.library_name == "peft"
     assert card.data.base_model == "Qwen/Qwen2.5-0.5B-Instruct"
+    assert card.data.datasets == ["badlogicgames/pi-mono"]
     assert "tracetune" in card.data.tags
     by_metric = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert by_metric["fidelity.parse_rate"] == 0.8125 and by_metric["live.success_rate"] == 0.3333333

@@ -125,6 +125,12 @@ def base_model_of(art: RunArtifacts) -> str:
     return str(student.get("model") or "unknown")
 
 
+def hub_datasets(art: RunArtifacts) -> list[str]:
+    """The Hub datasets the traces came from (recorded by the prepare stage, pinned to commits)."""
+    sources = art.manifest.get("stages", {}).get("prepare", {}).get("extra", {}).get("hub_sources", [])
+    return sorted({s["repo_id"] for s in sources if isinstance(s, dict) and s.get("repo_id")})
+
+
 def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -144,6 +150,7 @@ def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
     ]
     return ModelCardData(
         base_model=base if _HUB_ID.match(base) and not Path(base).exists() else None,
+        datasets=hub_datasets(art) or None,
         library_name="peft",
         tags=TAGS,
         model_name=art.manifest.get("name") if results else None,
