@@ -49,6 +49,20 @@ class HubStub(LocalServer):
         self.on_job_complete = None  # called once with the StubJob when it first reports COMPLETED
         super().__init__(self._handler())
 
+    def __enter__(self) -> "HubStub":
+        """Serve, and let the Hub client reach this loopback stub even where HF_HUB_OFFLINE is set (CI sets it)."""
+        import huggingface_hub.constants as hub_constants
+
+        self._offline = hub_constants.HF_HUB_OFFLINE
+        hub_constants.HF_HUB_OFFLINE = False
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        import huggingface_hub.constants as hub_constants
+
+        super().__exit__(*exc)
+        hub_constants.HF_HUB_OFFLINE = self._offline
+
     @property
     def endpoint(self) -> str:
         host, port = self.httpd.server_address[:2]

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         strategy: str = typer.Option("trajectory", "--strategy", help="'trajectory' (windowed) or 'per-turn'."),
         per_turn_history: int = typer.Option(18, "--per-turn-history", help="per-turn: history messages kept (0: all)."),
         per_turn_fit: bool = typer.Option(False, "--per-turn-fit", help="per-turn: cut old history until it fits instead of dropping."),
-        eval_fraction: float = typer.Option(0.1, "--eval-fraction", help="Share of session families held out."),
+        eval_fraction: float = typer.Option(0.1, "--eval-fraction", help="Share of sessions held out (whole session families)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the split."),
         clip: Optional[int] = typer.Option(8000, "--clip-tool-results", help="Clip tool results to this many characters (0: never)."),
         reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning", help="Render and train on the teacher's reasoning."),

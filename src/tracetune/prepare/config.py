@@ -65,7 +65,7 @@ class PrepareConfig(BaseModel):
     head_user_chars: int = Field(
         4000, ge=0, description="A window repeats the task's first user message clipped to this many characters."
     )
-    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of session families held out for eval.")
+    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of sessions held out for eval, taken as whole session families (a family never straddles the split).")
     seed: int = Field(0, description="Seed for the train/eval split.")
     clip_tool_result_chars: int | None = Field(
         8000,
