@@ -41,7 +41,10 @@ CHILD = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
     config = TrainConfig(**json.loads(sys.argv[1]))
-    train(config, sys.argv[2], sys.argv[3], callbacks=[Die()])
+    if sys.argv[4] == "resume":
+        train(config, sys.argv[2], sys.argv[3], resume=True)
+    else:
+        train(config, sys.argv[2], sys.argv[3], callbacks=[Die()])
     """
 )
 
@@ -72,22 +75,28 @@ def test_killed_run_resumes_to_the_same_end(tiny_student, pi_data, tmp_path):
     assert not (killed / "adapter").exists()
     assert (killed / "checkpoints" / f"checkpoint-{KILL_AT}").is_dir()
     assert (killed / "trackio").is_dir(), "Trackio should log inside the run folder"
+
+    # resume in a fresh process too: Trackio keeps the folder it saw first in a process, and
+    # writes in the background, so only a process that ends cleanly has flushed every line
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, config.model_dump_json(), str(pi_data), str(killed), "resume"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = json.loads((killed / "metrics.json").read_text())
+    assert resumed["resumed_from"].endswith(f"checkpoint-{KILL_AT}")
+    assert resumed["global_step"] == 10
+    assert (killed / "adapter" / "adapter_model.safetensors").exists()
     logged = set()
     with sqlite3.connect(killed / "trackio" / "tracetune.db") as db:
         for (blob,) in db.execute("select metrics from metrics"):
             logged |= set(json.loads(blob))
     assert {"train/loss", "train/tokens_per_second", "train/mean_token_accuracy", "eval/loss", "eval/mean_token_accuracy"} <= logged
 
-    resumed = train(config, pi_data, killed, resume=True)
-    assert resumed.resumed_from.endswith(f"checkpoint-{KILL_AT}")
-    assert resumed.global_step == 10
-    assert (resumed.adapter_dir / "adapter_model.safetensors").exists()
-    assert json.loads((killed / "metrics.json").read_text())["global_step"] == 10
-
     straight = train(config_for(tiny_student, report_to="none"), pi_data, tmp_path / "straight")
-    assert straight.global_step == resumed.global_step
-    assert resumed.metrics["eval_loss"] == pytest.approx(straight.metrics["eval_loss"], abs=1e-3)
-    assert resumed.metrics["eval_loss_before"] == pytest.approx(straight.metrics["eval_loss_before"], abs=1e-6)
+    assert straight.global_step == resumed["global_step"]
+    assert resumed["metrics"]["eval_loss"] == pytest.approx(straight.metrics["eval_loss"], abs=1e-3)
+    assert resumed["metrics"]["eval_loss_before"] == pytest.approx(straight.metrics["eval_loss_before"], abs=1e-6)
 
 
 def test_checkpoints_without_resume_are_refused(tiny_student, tmp_path):
