@@ -55,7 +55,7 @@ def _api(stub):
 
 def _run(stub, run_files, lines, **kw):
     config, prepared, run_dir = run_files
-    jobs = JobsConfig(install="pypi", poll_seconds=0.01, **kw.pop("jobs", {}))
+    jobs = JobsConfig(**({"install": "pypi", "poll_seconds": 0.01} | kw.pop("jobs", {})))
     return run_remote(
         jobs, run_name="demo", run_dir=run_dir, config_file=config, prepared_dir=prepared,
         api=_api(stub), print_fn=lines.append, sleep=lambda s: None, **kw,
@@ -186,3 +186,16 @@ def test_a_running_job_with_other_inputs_is_refused(hub, run_files):
     hub.jobs["job0009"] = __import__("hubstub").StubJob("job0009", {}, ["RUNNING"], [])
     with pytest.raises(TracetuneError, match="still RUNNING with other inputs"):
         _run(hub, run_files, [])
+
+
+def test_the_wheel_is_built_only_for_a_new_job(hub, run_files, monkeypatch):
+    import tracetune.remote.run as remote_run
+
+    built: list[str] = []
+    real = remote_run.build_wheel
+    monkeypatch.setattr(remote_run, "build_wheel", lambda out: built.append("wheel") or real(out))
+    _run(hub, run_files, [], jobs={"install": "wheel"})
+    assert built == ["wheel"] and "inputs/tracetune-0.1.0-py3-none-any.whl" in hub.repos["alice/tracetune-demo"].files
+    hub.jobs["job0001"].stages, hub.jobs["job0001"].inspects = ["RUNNING", "COMPLETED"], 0
+    result = _run(hub, run_files, [], jobs={"install": "wheel"})
+    assert result.reattached and built == ["wheel"]

@@ -54,6 +54,7 @@ class StageContext:
     console: Console
     current: str = ""
     folders: dict[str, str] = field(default_factory=dict)
+    trace_paths: list[Path] | None = None  # the traces as local paths, once resolved
     hub_sources: list[dict[str, Any]] = field(default_factory=list)  # Hub trace datasets, pinned to commits
     on_progress: Callable[[str, int, int], None] | None = None
 

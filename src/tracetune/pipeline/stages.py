@@ -55,12 +55,13 @@ def _trace_paths(ctx: StageContext) -> list[Path]:
     """Local folders for the configured traces; ``hf://datasets/...`` sources are downloaded (cached) first."""
     from tracetune.readers.discover import resolve_sources
 
-    if not ctx.config.traces.paths:
-        raise TracetuneError("The run config names no traces", hint="set [traces] paths = ['~/.pi/agent/sessions']")
-    specs = [p if str(p).startswith("hf://") else Path(p).expanduser() for p in ctx.config.traces.paths]
-    local, sources = resolve_sources(specs)
-    ctx.hub_sources = [s.to_dict() for s in sources]
-    return local
+    if ctx.trace_paths is None:  # resolved once per run: the inputs hash and the stage share it
+        if not ctx.config.traces.paths:
+            raise TracetuneError("The run config names no traces", hint="set [traces] paths = ['~/.pi/agent/sessions']")
+        specs = [p if str(p).startswith("hf://") else Path(p).expanduser() for p in ctx.config.traces.paths]
+        local, sources = resolve_sources(specs)
+        ctx.trace_paths, ctx.hub_sources = local, [s.to_dict() for s in sources]
+    return ctx.trace_paths
 
 
 def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tracetune import __version__
@@ -145,3 +145,9 @@ def describe(plan: JobPlan) -> str:
     ]
     lines += [f"    {u.path_in_repo}  <-  {u.local}" for u in plan.uploads]
     return "\n".join(lines)
+
+
+def with_wheel(plan: JobPlan, wheel: Path) -> JobPlan:
+    """The plan uploading this built wheel in place of the one it only named."""
+    uploads = [u for u in plan.uploads if not u.path_in_repo.endswith(".whl")] + [Upload(wheel, f"{INPUTS}/{wheel.name}")]
+    return replace(plan, uploads=uploads)

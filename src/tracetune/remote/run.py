@@ -29,7 +29,7 @@ from tracetune.remote.hf_jobs import (
     submit,
     upload_inputs,
 )
-from tracetune.remote.plan import JobPlan, describe, plan_job, wheel_name
+from tracetune.remote.plan import JobPlan, describe, plan_job, wheel_name, with_wheel
 
 
 @dataclass
@@ -63,13 +63,10 @@ def build_wheel(out_dir: Path) -> Path:
     return wheel
 
 
-def make_plan(
-    jobs: JobsConfig, *, run_name: str, config_file: Path, prepared_dir: Path, api: Any | None, wheel_dir: Path | None
-) -> JobPlan:
+def make_plan(jobs: JobsConfig, *, run_name: str, config_file: Path, prepared_dir: Path, api: Any | None) -> JobPlan:
+    """The plan, with the wheel named but not built (it is built only when a job is submitted)."""
     namespace = jobs.namespace or (api.whoami()["name"] if api is not None else "<your-hf-user>")
-    wheel = None
-    if jobs.install == "wheel":
-        wheel = build_wheel(wheel_dir) if wheel_dir is not None else Path("<built at submit>") / wheel_name()
+    wheel = Path("<built at submit>") / wheel_name() if jobs.install == "wheel" else None
     return plan_job(jobs, run_name=run_name, namespace=namespace, config_file=config_file, prepared_dir=prepared_dir, wheel=wheel)
 
 
@@ -89,7 +86,7 @@ def run_remote(
 ) -> RemoteRun:
     """Run the sweep remotely and bring its outputs back (or only describe it with ``dry_run``)."""
     if dry_run:
-        plan = make_plan(jobs, run_name=run_name, config_file=config_file, prepared_dir=prepared_dir, api=None, wheel_dir=None)
+        plan = make_plan(jobs, run_name=run_name, config_file=config_file, prepared_dir=prepared_dir, api=None)
         print_fn(describe(plan))
         print_fn("dry run: nothing was uploaded or submitted")
         return RemoteRun(plan)
@@ -99,7 +96,7 @@ def run_remote(
         api = HfApi()
     secrets = secret_values(jobs.secrets, environ)
     with tempfile.TemporaryDirectory() as tmp:
-        plan = make_plan(jobs, run_name=run_name, config_file=config_file, prepared_dir=prepared_dir, api=api, wheel_dir=Path(tmp))
+        plan = make_plan(jobs, run_name=run_name, config_file=config_file, prepared_dir=prepared_dir, api=api)
         result = RemoteRun(plan)
         state = JobState.load(run_dir)
         stage = reattachable(api, state)
@@ -114,6 +111,9 @@ def run_remote(
             print_fn(f"reattaching to job {state.job_id} ({stage})")
             result.reattached = True
         else:
+            if jobs.install == "wheel":
+                plan = with_wheel(plan, build_wheel(Path(tmp)))
+                result.plan = plan
             upload_inputs(api, plan)
             job_id = submit(api, plan, secrets)
             state = JobState(job_id, plan.namespace, plan.artifacts_repo, inputs)
