@@ -13,6 +13,7 @@ from tracetune.conversation.wire import episode_to_wire
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.backends.base import Generation
 from tracetune.eval.config import EvalConfig
+from tracetune.eval.aggregate import parse_errors
 from tracetune.eval.fidelity import SamplingStats, build_candidates, read_episodes, run_fidelity
 from tracetune.eval.inspect_bench import InspectModel, fold_log, run_benchmarks
 from tracetune.eval.parsing import parse_output
@@ -271,3 +272,25 @@ def test_cli_eval_prints_the_table_and_writes_files(prepared, tmp_path, monkeypa
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["base_model"] == "some/base" and results["settings"]["config"]["examples"] == 1
     assert (out / "report.html").is_file()
+
+
+class Rambling(Scripted):
+    """Talks until the token cap: text that parses, but never ends its turn (like an untrained model)."""
+
+    def generate(self, requests):
+        return [Generation("qz vv " * 40, parse_output("qz vv " * 40).message, None, 10, 96, finished=False)
+                for _ in requests]
+
+
+def test_output_cut_at_the_token_cap_does_not_count_as_parsed(prepared):
+    def open_backend(role):
+        return Rambling(role, skilled=False) if role == "base" else Scripted(role, skilled=True)
+
+    cfg = EvalConfig(max_samples=6, seed=1)
+    run = run_fidelity(cfg, prepared / "eval_episodes.jsonl", open_backend, {"base": "b", "tuned": "t"})
+    base, tuned = run.answers["base"], run.answers["tuned"]
+    assert all(a.generation.message is not None for a in base)  # the text alone would parse as a reply
+    assert not any(a.score.parsed for a in base)
+    assert {a.score.parse_error for a in base} == {"truncated"}
+    assert all(a.score.parsed for a in tuned)
+    assert parse_errors(base) == {"truncated": 6}

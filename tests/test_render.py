@@ -212,7 +212,7 @@ def test_a_template_that_drops_tool_calls_is_refused_with_a_hint(tiny_student):
     with pytest.raises(TracetuneError) as err:
         check_template(tok, "smol")
     assert "renders empty" in err.value.message and "tool definitions" in err.value.message
-    assert "chatml_tools" in err.value.hint
+    assert "chatml_tools" in err.value.hint and "--template tool-aware" in err.value.hint
     check_template(load_tokenizer(tiny_student))
 
 

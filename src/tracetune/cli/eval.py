@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Longest context; longer ones are skipped or windowed."),
         long_context: Optional[str] = typer.Option(None, "--long-context", help="skip (default) or window contexts over --max-prompt-tokens."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and intervals."),
+        harness: Optional[str] = typer.Option(None, "--harness", help="Run the live loop with 'builtin' (tracetune's loop) or 'pi' (the real pi CLI against the served model)."),
     ) -> None:
         """Score the base and tuned student on the teacher's held-out next actions."""
         from tracetune.eval.stage import evaluate
@@ -40,7 +41,8 @@ def register(app: typer.Typer) -> None:
 
         flags = {"eval.max_samples": max_samples, "eval.max_new_tokens": max_new_tokens, "eval.seed": seed,
                  "eval.max_prompt_tokens": max_prompt_tokens, "eval.long_context": long_context,
-                 "eval.backend.kind": backend, "eval.backend.device": device, "eval.backend.base_url": base_url}
+                 "eval.backend.kind": backend, "eval.backend.device": device, "eval.backend.base_url": base_url,
+                 "eval.live.harness": harness}
         cfg = load_config(config, overrides=list(sets), **flags).eval
         base_model = base or _adapter_base(adapter)
         console, err = Console(), Console(stderr=True)

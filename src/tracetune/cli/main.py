@@ -28,6 +28,7 @@ COMMANDS = [
     "train",
     "sweep",
     "job_worker",
+    "serve",
 ]
 
 app = typer.Typer(

@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         student: str = typer.Option(..., "--student", help="Model id or local folder (its tokenizer and chat template)."),
         out: Path = typer.Option(..., "--out", help="Folder to write the prepared dataset into."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Force a trace format (default: detect per file)."),
-        chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Template override: a .jinja file or 'chatml_tools'."),
+        chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Template override: 'tool-aware', a shipped name ('chatml_tools', 'generic_tools') or a .jinja file."),
+        template: Optional[str] = typer.Option(None, "--template", help="'tool-aware': the shipped tool-calling template that fits the student (same as --chat-template tool-aware)."),
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt text, or a file holding it."),
         max_length: int = typer.Option(4096, "--max-length", help="Longest example in tokens."),
         strategy: str = typer.Option("trajectory", "--strategy", help="'trajectory' (windowed) or 'per-turn'."),
@@ -38,10 +39,12 @@ def register(app: typer.Typer) -> None:
         from tracetune.prepare.config import PrepareConfig
         from tracetune.prepare.stage import prepare
 
+        if template and chat_template and template != chat_template:
+            raise TracetuneError("--template and --chat-template name different templates", hint="pass one of them")
         try:
             config = PrepareConfig(
                 student=student,
-                chat_template=chat_template,
+                chat_template=template or chat_template,
                 system_prompt=system_prompt,
                 max_length=max_length,
                 strategy=strategy,  # type: ignore[arg-type]
@@ -62,6 +65,10 @@ def register(app: typer.Typer) -> None:
         with _progress(console) as bar:
             task = bar.add_task("rendering sessions", total=None)
             result = prepare(config, traces, out, fmt=fmt, progress=lambda _s, done, total: bar.update(task, completed=done, total=total))
+        if result.template_audit:
+            Console().print(audit_line(result.template_audit.to_dict()), highlight=False)
+            for warning in result.template_audit.warnings:
+                console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         Console().print(summary_table(result.stats))
         Console().print(turns_line(result.stats), highlight=False)
         if not result.stats["turns"]["supervised"]:
@@ -103,6 +110,15 @@ def turns_line(stats: dict) -> str:
         f"{turns['supervised']}/{turns['trainable']} trainable turns kept ({100 * (turns['kept_fraction'] or 0):.1f}%); "
         f"dropped: {dropped}; windowed episodes: {stats['windowed_episodes']}; fallback turns: {turns['fallback_turns']}"
     )
+
+
+def audit_line(audit: dict) -> str:
+    """The chat template audit in one line."""
+    checks = {"tools": "tools_rendered", "call name": "call_name_survives", "arguments": "call_arguments_survive",
+              "results": "tool_result_survives", "prefix-stable": "prefix_stable", "tokens": "tokens_stable"}
+    marks = " ".join(f"{label} {'ok' if audit[key] else 'LOST' if key not in ('prefix_stable', 'tokens_stable') else 'NO'}"
+                     for label, key in checks.items())
+    return f"chat template {audit['template']}: {audit['verdict']} ({marks}; generation markers: {'yes' if audit['generation_markers'] else 'no'})"
 
 
 def _fmt(value) -> str:

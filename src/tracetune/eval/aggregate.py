@@ -19,7 +19,7 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("parse_rate", "output parses", lambda a: a.score.parsed, "all samples"),
+    Metric("parse_rate", "a complete message that parses", lambda a: a.score.parsed, "all samples"),
     Metric("action_match", "same action type", lambda a: a.score.action_match, "all samples"),
     Metric("continue_match", "same continue/hand-back decision", lambda a: a.score.continue_match, "all samples"),
     Metric("valid_call", "valid tool calls", lambda a: a.score.valid_call, "student called a tool"),
@@ -60,7 +60,7 @@ def comparison(base: list[ModelAnswer], tuned: list[ModelAnswer], seed: int) -> 
 
 
 def parse_errors(answers: list[ModelAnswer]) -> dict[str, int]:
-    return dict(Counter(a.generation.parse_error for a in answers if a.generation.parse_error).most_common())
+    return dict(Counter(a.score.parse_error for a in answers if a.score.parse_error).most_common())
 
 
 def token_counts(answers: list[ModelAnswer]) -> dict[str, float]:

@@ -166,6 +166,18 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
     return best
 
 
+def complete_message(gen: Generation) -> tuple[Message | None, str | None]:
+    """The message to score and the failure kind: output cut at the token cap is ``truncated``.
+
+    An agent cannot act on half a message (a server reports ``finish_reason:
+    length``), and counting it as a text reply would credit a model that never
+    stops talking (an untrained one) with a perfect parse rate.
+    """
+    if not gen.finished:
+        return None, "truncated"
+    return gen.message, gen.parse_error
+
+
 def answer(backend: Backend, samples: Sequence[Sample], config: EvalConfig, chunk: int,
            progress: Progress | None = None, role: str = "") -> list[ModelAnswer]:
     answers: list[ModelAnswer] = []
@@ -173,7 +185,8 @@ def answer(backend: Backend, samples: Sequence[Sample], config: EvalConfig, chun
         part = samples[start: start + chunk]
         for sample, gen in zip(part, backend.generate([s.request(config) for s in part])):
             tools = {t.name: t for t in sample.tools}
-            answers.append(ModelAnswer(gen, score_turn(sample.teacher, gen.message, tools, gen.parse_error)))
+            message, error = complete_message(gen)
+            answers.append(ModelAnswer(gen, score_turn(sample.teacher, message, tools, error)))
         if progress:
             progress(role, len(answers), len(samples))
     return answers

@@ -46,6 +46,7 @@ def evaluate(
     prepared, out = Path(prepared_dir), Path(out_dir)
     adapter = Path(adapter_dir) if adapter_dir else None
     config = _models_available(config, adapter, say)
+    _harness_available(config)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer_path, chat_template = student_rendering(prepared, adapter)
     settings = _settings(config, prepared, base_model, adapter, tokenizer_path, chat_template is not None)
@@ -80,6 +81,16 @@ def _models_available(config: EvalConfig, adapter: Path | None, say: Callable[[s
         say("no adapter given: scoring the base model only")
         return config.model_copy(update={"models": [m for m in config.models if m != "tuned"]})
     return config
+
+
+def _harness_available(config: EvalConfig) -> None:
+    """The pi harness's own needs (node, pi, the serve extra, the sandbox), checked before any model loads."""
+    if config.live is not None and getattr(config.live, "harness", "builtin") == "pi":
+        from tracetune.eval.live.pi_harness import check_pi_harness, pi_sandbox
+
+        check_pi_harness(config.live, needs_serving=config.backend.kind == "transformers")
+        if config.backend.kind == "openai" and config.backend.base_url:
+            pi_sandbox(config.live, config.backend.base_url)
 
 
 def student_rendering(prepared: Path, adapter: Path | None) -> tuple[Path | None, str | None]:
@@ -143,6 +154,8 @@ def _run_live(config: EvalConfig, backends: BackendSet, out: Path, notes: list[s
     if importlib.util.find_spec("tracetune.eval.live") is None:
         notes.append("live loop skipped: tracetune.eval.live is not installed")
         return {}
+    if config.live.harness == "pi":
+        return _run_live_pi(config, backends, out, say)
     from tracetune.eval.live import run_live
 
     results = {}
@@ -153,6 +166,24 @@ def _run_live(config: EvalConfig, backends: BackendSet, out: Path, notes: list[s
             results[role] = run_live(config.live, backend, out_dir=out / "live").to_dict()
         finally:
             backend.close()
+    return results
+
+
+def _run_live_pi(config: EvalConfig, backends: BackendSet, out: Path, say) -> dict[str, Any]:
+    """The live loop run by the real pi CLI, one model side served at a time."""
+    import tempfile
+
+    from tracetune.eval.live.pi_endpoints import pi_endpoint
+    from tracetune.eval.live.pi_harness import run_live_pi
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="tracetune-pi-serve-") as tmp:
+        for role in config.models:
+            scratch = Path(tmp) / role
+            scratch.mkdir()
+            say(f"live loop ({role}): pi harness")
+            with pi_endpoint(role, backends, scratch, say) as endpoint:
+                results[role] = run_live_pi(config.live, endpoint, role, out_dir=out / "live").to_dict()
     return results
 
 

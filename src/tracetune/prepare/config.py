@@ -28,8 +28,9 @@ class PrepareConfig(BaseModel):
     )
     chat_template: str | None = Field(
         None,
-        description="Override the student's chat template: a .jinja file, or the name of one shipped with "
-        "tracetune ('chatml_tools'). Needed for students whose template drops tools (e.g. SmolLM2).",
+        description="Override the student's chat template: 'tool-aware' (the shipped variant that fits the "
+        "student: 'chatml_tools' for ChatML tokenizers, else 'generic_tools' on the model's own special tokens), "
+        "a shipped name, or a .jinja file. Needed for students whose template drops tools (e.g. SmolLM2).",
     )
     system_prompt: str | None = Field(
         None,
@@ -105,9 +106,14 @@ class PrepareConfig(BaseModel):
         return self.system_prompt
 
     def resolved_chat_template(self) -> str | None:
-        """The override template's text, or None to keep the student's own."""
-        if not self.chat_template:
+        """The override template's text, or None to keep the student's own.
+
+        'tool-aware' depends on the tokenizer: use ``template_choice`` for it.
+        """
+        if not self.chat_template or self.chat_template == "student":
             return None
+        if self.chat_template == "tool-aware":
+            raise TracetuneError("'tool-aware' is resolved against the student's tokenizer", hint="call template_choice(tokenizer)")
         shipped = resources.files("tracetune.prepare").joinpath("chat_templates", f"{self.chat_template}.jinja")
         if shipped.is_file():
             return shipped.read_text(encoding="utf-8")
@@ -116,8 +122,14 @@ class PrepareConfig(BaseModel):
             return path.read_text(encoding="utf-8")
         raise TracetuneError(
             f"chat template {self.chat_template!r} is neither a file nor a template shipped with tracetune",
-            hint="pass a .jinja file, or 'chatml_tools'",
+            hint="pass 'tool-aware', 'chatml_tools', 'generic_tools' or a .jinja file",
         )
+
+    def template_choice(self, tokenizer):
+        """The ``TemplateChoice`` this config asks for, for this tokenizer (see ``prepare.chat_template``)."""
+        from tracetune.prepare.chat_template import resolve_template
+
+        return resolve_template(self.chat_template, tokenizer)
 
     def teacher_allowed(self, model: str | None) -> bool:
         if not self.teacher_models:

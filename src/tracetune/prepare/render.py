@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from tracetune.errors import TracetuneError
 
 Messages = Sequence[dict[str, Any]]
 
@@ -139,40 +138,16 @@ def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
-PROBE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "tracetune_probe_tool",
-        "description": "probe",
-        "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}},
-    },
-}
-
-
 def check_template(tokenizer, name: str = "the student") -> None:
-    """Raise a clear error when the chat template silently drops tools, tool calls or tool results."""
-    call = {"id": "probe_1", "type": "function", "function": {"name": "tracetune_probe_tool", "arguments": {"x": 7}}}
-    messages = [
-        {"role": "user", "content": "probe"},
-        {"role": "assistant", "content": "", "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "probe_1", "name": "tracetune_probe_tool", "content": "probe_result_42"},
-        {"role": "assistant", "content": "done"},
-    ]
-    hint = "use a tool-aware template: --chat-template chatml_tools (shipped with tracetune) or a .jinja file"
-    try:
-        text, start, end = assistant_span(tokenizer, messages, [PROBE_TOOL], 1)
-        whole = apply_template(tokenizer, messages, [PROBE_TOOL])
-    except Exception as exc:
-        raise TracetuneError(f"the chat template of {name} cannot render a tool-calling conversation ({_short(exc)})", hint=hint) from exc
-    problems = []
-    if "tracetune_probe_tool" not in text[start:end]:
-        problems.append("a tool-call-only assistant turn renders empty (tool calls are dropped)")
-    if "probe_result_42" not in whole:
-        problems.append("tool results are dropped")
-    if apply_template(tokenizer, messages[:1], [PROBE_TOOL]) == apply_template(tokenizer, messages[:1], None):
-        problems.append("tool definitions are not rendered")
-    if problems:
-        raise TracetuneError(f"the chat template of {name} is not tool-aware: " + "; ".join(problems), hint=hint)
+    """Raise a clear error when the tokenizer's chat template loses tools, tool calls or results, or is unstable.
+
+    The strict form of the audit (``template_audit``), for callers that know the data has tool calls.
+    """
+    from tracetune.prepare.chat_template import TemplateChoice
+    from tracetune.prepare.template_audit import audit_template, enforce
+
+    choice = TemplateChoice("student", "student", tokenizer.chat_template or "")
+    enforce(audit_template(tokenizer, choice), has_tool_calls=True, student=name)
 
 
 def supervised_runs(ids: list[int], mask: list[int]) -> list[list[int]]:

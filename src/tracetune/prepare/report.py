@@ -1,7 +1,7 @@
 """The HTML data report of ``prepare`` (``report.html``): the viewer of the masks.
 
 Filled from ``prepare_stats.json`` and the rows just written: length
-histograms (inline SVG), kept/dropped turns by reason, the tool mix, and a few
+histograms (inline SVG), the chat template audit, kept/dropped turns by reason, the tool mix, and a few
 rendered examples with the supervised tokens highlighted (from the supervised
 character spans the mask was built from). Self-contained: no scripts, no
 network.
@@ -113,7 +113,9 @@ def _runs(ids: list[int], mask: list[int]):
             start = j
 
 
-def write_report(path: Path, stats: dict[str, Any], rows: dict[str, Rows], tokenizer, examples: int) -> None:
+def write_report(
+    path: Path, stats: dict[str, Any], rows: dict[str, Rows], tokenizer, examples: int, audit: dict[str, Any] | None = None
+) -> None:
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     source = resources.files("tracetune.prepare").joinpath("templates", "report.html.jinja").read_text("utf-8")
     template = env.from_string(source)
@@ -127,6 +129,7 @@ def write_report(path: Path, stats: dict[str, Any], rows: dict[str, Rows], token
         turn_bars=_bars({"supervised": kept, **dropped}),
         tool_bars=_bars(stats["tool_calls_supervised"]),
         examples=_examples(rows["train"], tokenizer, examples) + _examples(rows["eval"], tokenizer, 1),
+        audit=audit,
     )
     path.write_text(html, encoding="utf-8")
 

@@ -1,7 +1,9 @@
 """``prepare``: traces in, the prepared dataset folder out.
 
 Order matters for privacy: sessions are redacted right after reading, before
-anything is rendered, counted by tool, split or written. Then tool schemas,
+anything is rendered, counted by tool, split or written. The chat template is
+audited when the student loads and judged once the data is read (losing tool
+calls is refused only when the data has some). Then tool schemas,
 the family split, conversion (filters, clipping), rendering with the
 student's template, and the atomic write of the dataset contract.
 """
@@ -20,7 +22,7 @@ from tracetune.errors import TracetuneError
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import ConversationCounts, convert_episode, to_conversation
 from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json, write_jsonl
-from tracetune.prepare.render import check_template
+from tracetune.prepare.template_audit import TemplateAudit, audit_template, enforce
 from tracetune.prepare.stats import PrepareStats
 from tracetune.prepare.windows import Planner, per_turn, trajectory
 
@@ -31,6 +33,7 @@ Progress = Callable[[str, int, int], None]  # step, done, total
 class PrepareResult:
     out_dir: Path
     stats: dict[str, Any]
+    template_audit: TemplateAudit | None = None
 
     @property
     def dataset_dir(self) -> Path:
@@ -38,14 +41,31 @@ class PrepareResult:
 
 
 def load_student_tokenizer(config: PrepareConfig):
-    """The student's tokenizer with the template override applied, checked to be tool-aware."""
+    """The student's tokenizer with the configured template (and its response template) applied."""
+    from tracetune.prepare.chat_template import apply_choice
     from tracetune.prepare.tokenizer import load_tokenizer
 
     if not config.student:
         raise TracetuneError("no student given", hint="pass --student MODEL_ID_OR_FOLDER (or build one: tracetune student tiny)")
-    tokenizer = load_tokenizer(config.student, chat_template=config.resolved_chat_template())
-    check_template(tokenizer, config.student)
+    tokenizer = load_tokenizer(config.student, require_template=not config.chat_template)
+    apply_choice(tokenizer, config.template_choice(tokenizer))
+    if not tokenizer.chat_template:
+        raise TracetuneError(f"the tokenizer of {config.student} has no chat template", hint="pass --template tool-aware")
     return tokenizer
+
+
+def audit_student(config: PrepareConfig, tokenizer) -> TemplateAudit:
+    """The probe's verdict on the template ``tokenizer`` carries (as ``config.chat_template`` chose it)."""
+    from tracetune.prepare.chat_template import TemplateChoice, resolve_template
+
+    choice = resolve_template(config.chat_template, tokenizer)
+    if choice.text != (tokenizer.chat_template or ""):  # a tokenizer handed in with its own template
+        choice = TemplateChoice("student", "student", tokenizer.chat_template or "")
+    return audit_template(tokenizer, choice)
+
+
+def has_tool_calls(sessions: list[Session]) -> bool:
+    return any(m.tool_calls for s in sessions for e in s.episodes for m in e.messages)
 
 
 def prepare(
@@ -66,6 +86,7 @@ def prepare(
     stats = PrepareStats()
     clock = _Clock(stats)
     tokenizer = tokenizer or load_student_tokenizer(config)
+    audit = audit_student(config, tokenizer)
     clock.lap("load_student")
     read = read_paths(list(sources), fmt)
     stats.files = len(read.formats) + len(read.errors)
@@ -76,6 +97,7 @@ def prepare(
     sessions, redaction = redact_sessions(read.sessions, config.redaction)
     stats.file_errors = [{"path": redaction.scrub(e.path), "error": redaction.scrub(e.message)} for e in read.errors]
     clock.lap("redact")
+    audit = enforce(audit, has_tool_calls=has_tool_calls(sessions), student=config.student or "the student")
     catalog = ToolCatalog.from_sessions(sessions, config.tools_file)
     split = split_sessions(sessions, config.eval_fraction, config.seed)
     stats.sessions = len(sessions)
@@ -105,15 +127,15 @@ def prepare(
     write_json(tmp / "redaction_report.json", redaction.to_dict())
     write_json(tmp / "tools.json", catalog.to_dict())
     write_json(tmp / "split.json", split.to_dict())
-    write_json(tmp / "student.json", student_info(config, tokenizer))
+    write_json(tmp / "student.json", student_info(config, tokenizer, audit))
     clock.lap("write")
     summary = stats.to_dict(extra)
     write_json(tmp / "prepare_stats.json", summary)
     from tracetune.prepare.report import write_report
 
-    write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples)
+    write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples, audit.to_dict())
     commit_dir(tmp, out)
-    return PrepareResult(out, summary)
+    return PrepareResult(out, summary, audit)
 
 
 @dataclass
@@ -153,14 +175,25 @@ def examples_for(tokenizer, conv, config: PrepareConfig):
     return trajectory(tokenizer, conv, config.max_length, config.window_context, planner)
 
 
-def student_info(config: PrepareConfig, tokenizer) -> dict[str, Any]:
+def student_info(config: PrepareConfig, tokenizer, audit: TemplateAudit | None = None) -> dict[str, Any]:
+    """``student.json``: which tokenizer and template rendered the ids.
+
+    ``chat_template`` stays what was asked for ('student', a shipped name, a file)
+    except for 'tool-aware', which records the template text itself (it depends on
+    the tokenizer); ``chat_template_text`` and ``response_template`` are what was
+    applied, so train and eval reproduce it exactly.
+    """
     template = tokenizer.chat_template or ""
+    asked = config.chat_template or "student"
     return {
         "student": config.student,
         "tokenizer_class": type(tokenizer).__name__,
         "vocab_size": len(tokenizer),
         "eos_token": tokenizer.eos_token,
-        "chat_template": config.chat_template or "student",
+        "chat_template": template if asked == "tool-aware" else asked,
+        "chat_template_text": template if asked != "student" else None,
+        "response_template": getattr(tokenizer, "response_template", None),
+        "template_audit": audit.to_dict() if audit else None,
         "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest(),
         "include_reasoning": config.include_reasoning,
         "max_length": config.max_length,

@@ -11,13 +11,14 @@ from pathlib import Path
 from tracetune.errors import TracetuneError
 
 
-def load_tokenizer(path_or_id: str | Path, chat_template: str | None = None):
+def load_tokenizer(path_or_id: str | Path, chat_template: str | None = None, *, require_template: bool = True):
     """Load a tokenizer from a local folder or a hub id; optionally override its chat template.
 
     For a local folder with a ``tokenizer.json``, the ids of ``AutoTokenizer`` are
     checked against that file on a probe text; when the class chosen for the
     model type rebuilt the pipeline differently, the file is loaded verbatim
-    with ``TokenizersBackend`` instead.
+    with ``TokenizersBackend`` instead. ``require_template=False`` accepts a
+    tokenizer without a chat template (a template is about to be chosen for it).
     """
     from transformers import AutoTokenizer
 
@@ -36,10 +37,10 @@ def load_tokenizer(path_or_id: str | Path, chat_template: str | None = None):
         ) from exc
     if chat_template is not None:
         tokenizer.chat_template = chat_template
-    if not tokenizer.chat_template:
+    if require_template and not tokenizer.chat_template:
         raise TracetuneError(
             f"the tokenizer of {path_or_id} has no chat template",
-            hint="pass --chat-template PATH (tracetune ships chatml_tools.jinja)",
+            hint="pass --template tool-aware, or --chat-template PATH",
         )
     return tokenizer
 

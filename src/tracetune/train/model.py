@@ -85,19 +85,22 @@ def load_training_tokenizer(config: TrainConfig, dataset_dir: str | Path):
 
     ``prepare`` records in ``student.json`` which tokenizer and template rendered
     the ids; a vocabulary that differs means the ids belong to another model
-    (refused), and a template override is carried over so the adapter is saved
-    with the template it was trained on.
+    (refused), and a template override (its exact text, ``chat_template_text``)
+    and its ``response_template`` are carried over so the adapter is saved with
+    the template it was trained on and the parser that reads it.
     """
     from tracetune.prepare.tokenizer import load_tokenizer
 
     info_path = Path(dataset_dir) / "student.json"
     info = json.loads(info_path.read_text("utf-8")) if info_path.exists() else {}
-    template = None
-    if info.get("chat_template") not in (None, "student"):
+    template = info.get("chat_template_text")
+    if template is None and info.get("chat_template") not in (None, "student"):
         from tracetune.prepare.config import PrepareConfig
 
         template = PrepareConfig(chat_template=info["chat_template"]).resolved_chat_template()
     tokenizer = load_tokenizer(config.model, chat_template=template)
+    if info.get("response_template"):  # the parser of the applied template travels with the adapter
+        tokenizer.response_template = info["response_template"]
     if "vocab_size" in info and info["vocab_size"] != len(tokenizer):
         raise TracetuneError(
             f"the dataset was rendered for a tokenizer of {info['vocab_size']} tokens ({info.get('student')}), "

@@ -86,11 +86,18 @@ def _roots() -> list[Path]:
 def models_json(base_url: str, model_name: str, *, max_tokens: int, context_window: int,
                 compat: dict | None = None) -> dict:
     """pi's ``models.json`` with one custom OpenAI-compatible provider holding one model."""
+    provider = provider_entry(base_url, model_name, max_tokens=max_tokens, context_window=context_window,
+                              compat=compat)
+    return {"providers": {PROVIDER: provider}}
+
+
+def provider_entry(base_url: str, model_name: str, *, max_tokens: int, context_window: int,
+                   compat: dict | None = None, api_key: str = API_KEY_ENV) -> dict:
+    """One custom OpenAI-compatible provider of pi's ``models.json`` (``apiKey``: an env var name or a literal)."""
     model = {"id": model_name, "name": model_name, "reasoning": False, "input": ["text"],
              "contextWindow": context_window, "maxTokens": max_tokens}
-    provider = {"baseUrl": base_url.rstrip("/"), "api": "openai-completions", "apiKey": API_KEY_ENV,
-                "compat": {**DEFAULT_COMPAT, **(compat or {})}, "models": [model]}
-    return {"providers": {PROVIDER: provider}}
+    return {"baseUrl": base_url.rstrip("/"), "api": "openai-completions", "apiKey": api_key,
+            "compat": {**DEFAULT_COMPAT, **(compat or {})}, "models": [model]}
 
 
 def pi_args(model_name: str, session_dir: Path, tools: list[str] | None) -> list[str]:

@@ -136,6 +136,10 @@ class TransformersServer:
             return 0
         return self.log_path.read_text("utf-8", errors="replace").count(_CHAT_REQUEST)
 
+    def alive(self) -> bool:
+        """Whether the server process is running."""
+        return self._proc is not None and self._proc.poll() is None
+
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.exists():
             return "(no log)"

@@ -3,6 +3,8 @@
 ``run_live(config, backend, tasks, out_dir)`` runs every task once, writes
 one pi session per episode under ``out_dir/sessions/<backend>/`` and
 ``out_dir/live_results_<backend>.json``, and returns a ``LiveResult``.
+``run_live_pi(config, endpoint, name, tasks, out_dir)`` does the same with the
+real pi CLI as the harness, against a served model (``pi_harness.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import Callable, Sequence
 from tracetune.eval.backends.base import Backend
 from tracetune.eval.live.config import LiveConfig
 from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT, run_episode
+from tracetune.eval.live.pi_harness import PiEndpoint, run_live_pi
 from tracetune.eval.live.results import EpisodeResult, LiveResult
 from tracetune.eval.live.tasks import Task, load_tasks
 from tracetune.eval.sandbox import require_sandbox
 from tracetune.util.files import atomic_write_json
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "EpisodeResult", "LiveConfig", "LiveResult", "Task", "load_tasks", "run_episode", "run_live"]
+__all__ = ["DEFAULT_SYSTEM_PROMPT", "EpisodeResult", "LiveConfig", "LiveResult", "PiEndpoint", "Task", "load_tasks",
+           "run_episode", "run_live", "run_live_pi"]
 
 
 def run_live(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EndedBy = Literal["reply", "truncated", "max_turns", "parse_error", "generation_error"]
+EndedBy = Literal["reply", "truncated", "max_turns", "parse_error", "generation_error", "timeout"]  # timeout: pi harness only
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class LiveResult:
             "mean_turns": _mean([e.turns for e in eps]),
             "mean_tokens": _mean([e.prompt_tokens + e.completion_tokens for e in eps]),
             "mean_completion_tokens": _mean([e.completion_tokens for e in eps]),
-            "ended_by": {k: sum(e.ended_by == k for e in eps) for k in ("reply", "truncated", "max_turns", "parse_error", "generation_error")},
+            "ended_by": {k: sum(e.ended_by == k for e in eps) for k in ("reply", "truncated", "max_turns", "parse_error", "generation_error", "timeout")},
         }
 
     def by(self, key: str) -> dict[str, dict[str, Any]]:
