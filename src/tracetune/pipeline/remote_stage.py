@@ -21,11 +21,11 @@ SKIP_OUTPUTS = ["**/checkpoints/**", "**/checkpoint-*/**", "**/.*"]
 
 
 def job_student(model: str, seed: int, workdir: Path) -> str:
-    """The student inside the job: the tiny one is rebuilt (deterministic), a Hub id is used as is."""
-    if model == "tiny":
-        from tracetune.train.student import build_tiny_student
+    """The student inside the job: a built-in one is rebuilt there (deterministic), a Hub id is used as is."""
+    from tracetune.pipeline.stages import BUILTIN_STUDENTS, build_builtin_student
 
-        return str(build_tiny_student(workdir / "run" / "student", seed=seed))
+    if model in BUILTIN_STUDENTS:
+        return str(build_builtin_student(model, workdir / "run" / "student", seed=seed))
     return model
 
 
@@ -50,7 +50,7 @@ def run_worker(repo: str, workdir: Path, *, api: Any | None = None) -> Path:
 
 
 def check_remote_student(model: str) -> None:
-    if model != "tiny" and Path(model).expanduser().exists():
+    if model not in ("tiny", "smollm2") and Path(model).expanduser().exists():
         raise TracetuneError(
             f"the student {model!r} is a local folder, which a Hugging Face Job cannot read",
             hint="name a Hub model id in [student] model (or push the folder to the Hub first)",

@@ -4,7 +4,7 @@ Each function adapts one stage's public Python function to the runner: it
 reads the run config and earlier stages' folders from the context and writes
 its outputs into the folder it is given. Run folder layout::
 
-    student/   the tiny student when [student] model = "tiny" (else a pointer)
+    student/   the built-in student when [student] model = "tiny" or "smollm2" (else a pointer)
     prepare/   dataset/, prepare_stats.json, redaction_report.json, report.html, ...
     sweep/     selection_rule.json, variants/<name>/ (adapter/, metrics.json), trackio/, selection.json
     eval/      results.json, report.html, live sessions
@@ -24,11 +24,23 @@ from tracetune.pipeline.runner import Stage, StageContext
 from tracetune.util.files import atomic_write_json, sha256_file
 
 STUDENT_POINTER = "student.json"
+BUILTIN_STUDENTS = ("tiny", "smollm2")
+
+
+def build_builtin_student(name: str, out: Path, seed: int = 0) -> Path:
+    """Write a built-in student into ``out``: the tiny random one, or SmolLM2-135M-Instruct (offline)."""
+    if name == "smollm2":
+        from tracetune.train.smollm2 import materialize_smollm2
+
+        return materialize_smollm2(out)
+    from tracetune.train.student import build_tiny_student
+
+    return build_tiny_student(out, seed=seed)
 
 
 def student_model(ctx: StageContext) -> str:
     """The student as a loadable id or folder (the built tiny student, or the configured model)."""
-    if ctx.config.student.model == "tiny":
+    if ctx.config.student.model in BUILTIN_STUDENTS:
         return str(ctx.path("student"))
     pointer = ctx.path("student") / STUDENT_POINTER
     if pointer.is_file():
@@ -38,10 +50,8 @@ def student_model(ctx: StageContext) -> str:
 
 def _student(ctx: StageContext, out: Path) -> None:
     cfg = ctx.config.student
-    if cfg.model == "tiny":
-        from tracetune.train.student import build_tiny_student
-
-        build_tiny_student(out, seed=cfg.tiny_seed)
+    if cfg.model in BUILTIN_STUDENTS:
+        build_builtin_student(cfg.model, out, seed=cfg.tiny_seed)
         return
     path = cfg.model
     if cfg.revision and not Path(cfg.model).expanduser().is_dir():

@@ -100,9 +100,8 @@ class PrepareConfig(BaseModel):
         """The system prompt text (read from the file when ``system_prompt`` names one)."""
         if not self.system_prompt:
             return None
-        path = Path(self.system_prompt).expanduser()
-        if "\n" not in self.system_prompt and len(self.system_prompt) < 1024 and path.is_file():
-            return path.read_text(encoding="utf-8")
+        if "\n" not in self.system_prompt and _is_file(self.system_prompt):
+            return Path(self.system_prompt).expanduser().read_text(encoding="utf-8")
         return self.system_prompt
 
     def resolved_chat_template(self) -> str | None:
@@ -137,3 +136,11 @@ class PrepareConfig(BaseModel):
         if model is None:
             return False
         return any(model.startswith(p[:-1]) if p.endswith("*") else model == p for p in self.teacher_models)
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (text too long to be a path is not one)."""
+    try:
+        return Path(text).expanduser().is_file()
+    except (OSError, ValueError):
+        return False

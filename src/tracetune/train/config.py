@@ -37,6 +37,11 @@ class TrainConfig(BaseModel):
         description="Module names to adapt, overriding the automatic choice "
         "(attention and MLP projections of the language decoder).",
     )
+    modules_to_save: list[str] | None = Field(
+        None,
+        description="Modules trained in full beside the LoRA weights and saved in the adapter (PEFT "
+        "modules_to_save), e.g. ['lm_head', 'norm'] for a student whose output layer was never trained.",
+    )
 
     epochs: float = Field(1.0, gt=0, description="Passes over the training split (ignored when max_steps is set).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; overrides epochs.")

@@ -118,6 +118,7 @@ def lora_config(config: TrainConfig, targets: LoraTargets):
         lora_alpha=config.alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets.peft_target,
+        modules_to_save=config.modules_to_save,
         bias="none",
         task_type="CAUSAL_LM",
     )

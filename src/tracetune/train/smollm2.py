@@ -33,6 +33,7 @@ quantization de-quantized, not the original bf16 release.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import shutil
@@ -176,8 +177,13 @@ def _parse_gguf_once():
             readers[key] = original(path, mode)
         return readers[key]
 
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = gguf_utils.tqdm
     gguf.GGUFReader = shared
+    gguf_utils.tqdm = functools.partial(bar, disable=True)  # its per-tensor bar ignores disable_progress_bar()
     try:
         yield
     finally:
         gguf.GGUFReader = original
+        gguf_utils.tqdm = bar

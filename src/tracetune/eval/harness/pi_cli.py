@@ -100,9 +100,10 @@ def provider_entry(base_url: str, model_name: str, *, max_tokens: int, context_w
             "compat": {**DEFAULT_COMPAT, **(compat or {})}, "models": [model]}
 
 
-def pi_args(model_name: str, session_dir: Path, tools: list[str] | None) -> list[str]:
+def pi_args(model_name: str, session_dir: Path, tools: list[str] | None, system_prompt: str | None = None) -> list[str]:
     args = ["-p", "--provider", PROVIDER, "--model", model_name, "--session-dir", str(session_dir), "--offline",
             "--no-extensions", "--no-skills", "--no-prompt-templates", "--no-themes", "--no-context-files"]
+    args += ["--system-prompt", system_prompt] if system_prompt is not None else []
     return args + (["--tools", ",".join(tools)] if tools is not None else [])
 
 
@@ -119,6 +120,7 @@ def run_pi_task(
     max_tokens: int = 1024,
     context_window: int = 32768,
     tools: list[str] | None = None,
+    system_prompt: str | None = None,
     compat: dict | None = None,
     sandbox: bool | None = None,
 ) -> PiRunResult:
@@ -127,7 +129,9 @@ def run_pi_task(
     ``sandbox``: None uses bubblewrap where installed, True requires it, False
     runs pi as a plain process (scratch HOME, cleared environment, no network
     isolation). Session files are copied to ``sessions_out`` (a new temp
-    folder by default) and read with tracetune's pi reader.
+    folder by default) and read with tracetune's pi reader. ``system_prompt``
+    replaces pi's own (``--system-prompt``), e.g. with the prompt the student
+    was trained on; ``tools`` is pi's ``--tools`` allowlist.
     """
     workspace = Path(task_workspace).resolve()
     if not workspace.is_dir():
@@ -143,7 +147,7 @@ def run_pi_task(
         url = _inner_url(endpoint_url) if sandboxed else endpoint_url
         spec = models_json(url, model_name, max_tokens=max_tokens, context_window=context_window, compat=compat)
         (agent / "models.json").write_text(json.dumps(spec, indent=2), "utf-8")
-        args = pi_args(model_name, sessions, tools)
+        args = pi_args(model_name, sessions, tools, system_prompt)
         start = time.monotonic()
         if sandboxed:
             code, out, err, timed_out = _run_sandboxed(node, cli, args, workspace, scratch, env, endpoint_url,

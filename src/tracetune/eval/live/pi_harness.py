@@ -14,8 +14,11 @@ Differences from the built-in loop, by design of pi: there is no turn limit
 (``episode_timeout_s`` bounds an episode; a stopped one ends ``timeout``);
 output the server could not parse as a tool call reaches pi as text, so
 ``parse_errors`` stays empty; token counts are those pi recorded (zero where
-the server streams no usage, as ``transformers serve`` does); ``system_prompt``,
-``tools_file``, ``temperature`` and ``seed`` are pi's, not the config's.
+the server streams no usage, as ``transformers serve`` does); ``tools_file``,
+``temperature`` and ``seed`` are pi's, not the config's. A configured
+``system_prompt`` (the one the student was trained with; the pipeline passes
+prepare's) replaces pi's own through ``--system-prompt``; pi appends the date
+and working directory to it.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ def run_pi_episode(task: Task, endpoint: PiEndpoint, config: LiveConfig, session
         run = run_pi_task(workspace, task.instruction, endpoint.base_url, endpoint.model_name,
                           timeout=config.episode_timeout_s, pi_bin=config.pi_bin, sessions_out=sessions_dir,
                           api_key=endpoint.api_key, max_tokens=config.max_new_tokens, tools=PI_TOOLS,
-                          sandbox=pi_sandbox(config, endpoint.base_url))
+                          system_prompt=config.system_prompt, sandbox=pi_sandbox(config, endpoint.base_url))
         check = task.run_check(workspace, config.limits(), allow_unsandboxed=config.allow_unsandboxed)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

