@@ -42,3 +42,15 @@ def tool_student(tiny_student, tmp_path_factory) -> Path:
     from tool_student import train_tool_student
 
     return train_tool_student(tiny_student, tmp_path_factory.mktemp("students") / "tool")
+
+
+@pytest.fixture(scope="module")
+def pi_cli():
+    """``(node, cli.js)`` of the pi coding agent, or a skip saying how to install it."""
+    from tracetune.errors import TracetuneError
+    from tracetune.eval.harness import find_pi
+
+    try:
+        return find_pi()
+    except TracetuneError as exc:
+        pytest.skip(f"the pi CLI is not available ({exc.message}); run scripts/install-pi-oracle.sh")

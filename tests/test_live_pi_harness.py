@@ -18,20 +18,11 @@ from tracetune.eval import sandbox
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.backends.base import Generation
 from tracetune.eval.config import EvalConfig
-from tracetune.eval.harness import find_pi
 from tracetune.eval.live import LiveConfig, PiEndpoint, load_tasks, run_live, run_live_pi
 from tracetune.pipeline.config import ConfigError, load_config
 from tracetune.readers import pi
 
 NO_BWRAP = sandbox.bwrap_path() is None
-
-
-@pytest.fixture(scope="module")
-def pi_cli():
-    try:
-        return find_pi()
-    except TracetuneError as exc:
-        pytest.skip(f"the pi CLI is not available ({exc.message}); run scripts/install-pi-oracle.sh")
 
 
 def _cfg(**kwargs) -> LiveConfig:

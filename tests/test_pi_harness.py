@@ -15,14 +15,6 @@ from tracetune.eval.harness import TransformersServer, find_pi, run_pi_task
 from tracetune.eval.harness import pi_isolation
 
 
-@pytest.fixture(scope="module")
-def pi_cli():
-    try:
-        return find_pi()
-    except TracetuneError as exc:
-        pytest.skip(f"the pi CLI is not available ({exc.message}); run scripts/install-pi-oracle.sh")
-
-
 @pytest.fixture
 def task(tmp_path):
     """A workspace with one file, beside a file that pi must never touch."""

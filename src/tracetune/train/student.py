@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tracetune.prepare.chat_template import response_template
 from tracetune.train.tiny_corpus import corpus_lines
 
 #: Tokens that always stay whole. The first three are special (skipped when decoding with
@@ -31,21 +32,7 @@ MARKER_TOKENS = (
 )
 
 #: How ``parse_response`` reads the tiny student's (and the ChatML-with-tools template's) output.
-RESPONSE_TEMPLATE: dict[str, Any] = {
-    "defaults": {"role": "assistant"},
-    "start_anchor": "<|im_start|>assistant\n",
-    "fields": {
-        "reasoning_content": {"open": "<think>", "close": "</think>", "content": "text"},
-        "tool_calls": {
-            "open_pattern": r"\s*<tool_call>",
-            "close": "</tool_call>",
-            "repeats": True,
-            "content": "json",
-            "transform": {"type": "function", "function": "{content}"},
-        },
-        "content": {"close_pattern": r"\s*(?:<\|im_end\|>|<\|endoftext\|>)", "content": "text"},
-    },
-}
+RESPONSE_TEMPLATE: dict[str, Any] = response_template("<|im_start|>assistant\n", ("<|im_end|>", "<|endoftext|>"))
 
 
 def chat_template_text(name: str = "chatml_tools") -> str:
