@@ -16,10 +16,9 @@ from tracetune.eval.backends.base import Backend
 from tracetune.eval.live.config import LiveConfig
 from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT, run_episode
 from tracetune.eval.live.pi_harness import PiEndpoint, run_live_pi
-from tracetune.eval.live.results import EpisodeResult, LiveResult
+from tracetune.eval.live.results import EpisodeResult, LiveResult, run_suite
 from tracetune.eval.live.tasks import Task, load_tasks
 from tracetune.eval.sandbox import require_sandbox
-from tracetune.util.files import atomic_write_json
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "EpisodeResult", "LiveConfig", "LiveResult", "PiEndpoint", "Task", "load_tasks",
            "run_episode", "run_live", "run_live_pi"]
@@ -34,16 +33,5 @@ def run_live(
 ) -> LiveResult:
     """Run ``backend`` on ``tasks`` (default: the config's splits and ids of the built-in suite)."""
     require_sandbox(config.allow_unsandboxed)
-    chosen = list(tasks) if tasks is not None else load_tasks(config.splits, config.task_ids or None)
-    out = Path(out_dir)
-    sessions = out / "sessions" / backend.name
-    episodes = []
-    for task in chosen:
-        result = run_episode(task, backend, config, sessions)
-        episodes.append(result)
-        if on_episode:
-            on_episode(result)
-    live = LiveResult(backend=backend.name, settings=config.model_dump(), episodes=tuple(episodes))
-    target = out / f"live_results_{backend.name}.json"
-    atomic_write_json(target, live.to_dict(), end="")
-    return live
+    return run_suite(config, backend.name, lambda task, sessions: run_episode(task, backend, config, sessions),
+                     tasks, out_dir, on_episode)

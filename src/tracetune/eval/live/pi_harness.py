@@ -37,9 +37,8 @@ from tracetune.errors import TracetuneError
 from tracetune.eval import sandbox
 from tracetune.eval.live.config import LiveConfig
 from tracetune.eval.live.loop import is_valid_call
-from tracetune.eval.live.results import EndedBy, EpisodeResult, LiveResult
-from tracetune.eval.live.tasks import Task, load_tasks
-from tracetune.util.files import atomic_write_json
+from tracetune.eval.live.results import EndedBy, EpisodeResult, LiveResult, run_suite
+from tracetune.eval.live.tasks import Task
 
 #: pi's built-in tools that match the suite's tools (pi enables read, bash, edit, write by default).
 PI_TOOLS = ["read", "bash", "edit", "write", "ls", "find", "grep"]
@@ -87,18 +86,8 @@ def run_live_pi(
 ) -> LiveResult:
     """Run pi against ``endpoint`` on ``tasks`` (default: the config's splits and ids); ``name`` is the side."""
     check_pi_harness(config, needs_serving=False)
-    chosen = list(tasks) if tasks is not None else load_tasks(config.splits, config.task_ids or None)
-    out = Path(out_dir)
-    sessions = out / "sessions" / name
-    episodes = []
-    for task in chosen:
-        result = run_pi_episode(task, endpoint, config, sessions)
-        episodes.append(result)
-        if on_episode:
-            on_episode(result)
-    live = LiveResult(backend=name, settings=config.model_dump(), episodes=tuple(episodes))
-    atomic_write_json(out / f"live_results_{name}.json", live.to_dict(), end="")
-    return live
+    return run_suite(config, name, lambda task, sessions: run_pi_episode(task, endpoint, config, sessions),
+                     tasks, out_dir, on_episode)
 
 
 def run_pi_episode(task: Task, endpoint: PiEndpoint, config: LiveConfig, sessions_dir: Path) -> EpisodeResult:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
 
 EndedBy = Literal["reply", "truncated", "max_turns", "parse_error", "generation_error", "timeout"]  # timeout: pi harness only
 
@@ -73,3 +74,31 @@ class LiveResult:
             "by_difficulty": self.by("difficulty"),
             "episodes": [asdict(e) for e in self.episodes],
         }
+
+
+def run_suite(
+    config: Any,
+    name: str,
+    run_one: Callable[[Any, Path], EpisodeResult],
+    tasks: Sequence[Any] | None,
+    out_dir: str | Path,
+    on_episode: Callable[[EpisodeResult], None] | None = None,
+) -> LiveResult:
+    """Run ``run_one(task, sessions_dir)`` on each task (default: the config's splits and ids).
+
+    Sessions go to ``out_dir/sessions/<name>/``; the result is written to
+    ``out_dir/live_results_<name>.json`` and returned. Shared by both harnesses.
+    """
+    from tracetune.eval.live.tasks import load_tasks
+    from tracetune.util.files import atomic_write_json
+
+    chosen = list(tasks) if tasks is not None else load_tasks(config.splits, config.task_ids or None)
+    out = Path(out_dir)
+    episodes = []
+    for task in chosen:
+        episodes.append(run_one(task, out / "sessions" / name))
+        if on_episode:
+            on_episode(episodes[-1])
+    live = LiveResult(backend=name, settings=config.model_dump(), episodes=tuple(episodes))
+    atomic_write_json(out / f"live_results_{name}.json", live.to_dict(), end="")
+    return live
