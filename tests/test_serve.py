@@ -104,7 +104,7 @@ def test_a_hub_id_that_cannot_be_downloaded_is_a_clear_error(monkeypatch):
         raise OSError("offline mode is on")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    target = resolve_target("runs/demo")  # no such folder here, so it reads as a Hub id
+    target = resolve_target("tracetune-tests/no-such-model")  # no such folder, so it reads as a Hub id
     with pytest.raises(TracetuneError, match="not a local folder and could not be downloaded"):
         for_engine(target, ServeOptions())
     assert for_engine(target, ServeOptions(engine="vllm")) == target  # vLLM downloads it itself
