@@ -50,7 +50,9 @@ def run_worker(repo: str, workdir: Path, *, api: Any | None = None) -> Path:
 
 
 def check_remote_student(model: str) -> None:
-    if model not in ("tiny", "smollm2") and Path(model).expanduser().exists():
+    from tracetune.pipeline.stages import BUILTIN_STUDENTS
+
+    if model not in BUILTIN_STUDENTS and Path(model).expanduser().exists():
         raise TracetuneError(
             f"the student {model!r} is a local folder, which a Hugging Face Job cannot read",
             hint="name a Hub model id in [student] model (or push the folder to the Hub first)",
