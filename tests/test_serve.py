@@ -170,8 +170,10 @@ def test_vllm_absent_is_a_clear_error_that_shows_the_command(tmp_path):
 def test_transformers_engine_refuses_an_adapter_and_a_missing_extra(tmp_path, monkeypatch):
     base = model_folder(tmp_path / "base")
     adapter = resolve_target(adapter_folder(tmp_path / "adapter", str(base)))
-    with pytest.raises(TracetuneError, match="cannot load a LoRA adapter") as exc:
-        serve_transformers(adapter, ServeOptions(), on_ready=lambda endpoint: None)
+    with monkeypatch.context() as installed:  # the adapter is refused whether or not the extra is there
+        installed.setattr(importlib.util, "find_spec", lambda name: object())
+        with pytest.raises(TracetuneError, match="cannot load a LoRA adapter") as exc:
+            serve_transformers(adapter, ServeOptions(), on_ready=lambda endpoint: None)
     assert "--engine vllm" in exc.value.hint and "merge_adapter" in exc.value.hint
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingExtraError) as missing:
