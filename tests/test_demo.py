@@ -69,8 +69,12 @@ def test_smollm2_demo_runs_the_pretrained_student_with_compact_tools(tmp_path):
     from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT
 
     out = tmp_path / "demo-smol"
-    shrink = [s for s in SMALL if not s.startswith("train.max_steps")] + ["train.max_steps=1"]
+    shrink = [s for s in SMALL if not s.startswith("train.max_steps")] + ["train.max_steps=1", "prepare.eval_fraction=0.1"]
     result = run_demo(out, seed=0, console=Console(quiet=True), overrides=shrink, student="smollm2")
+    from tracetune.demo.profiles import PROFILES
+    from tracetune.eval.live.tasks import load_tasks
+
+    assert result.sessions == 6 * len(load_tasks(["train"])) + 2 * PROFILES["smollm2"].practice  # practice tasks too
     student = json.loads((out / "student" / "tracetune_student.json").read_text())
     assert student["kind"] == "smollm2-135m-instruct"
     tools = json.loads((out / "prepare" / "tools.json").read_text())["agents"]["pi"]["tools"]

@@ -168,6 +168,8 @@ def test_bad_task_file_and_unknown_ids_are_clear_errors(tmp_path):
         load_tasks(directory=tmp_path)
     with pytest.raises(TracetuneError, match="unknown task id"):
         load_tasks(ids=["no-such-task"])
+    with pytest.raises(TracetuneError, match=r"fix-add \(train\) are not in the selected split\(s\) heldout"):
+        load_tasks(["heldout"], ids=["fix-add", "fix-max"])
 
 
 def test_tools_offered_follow_prepares_tools_file(tmp_path):

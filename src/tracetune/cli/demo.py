@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for the demo traces and the run."),
         seed: int = typer.Option(0, "--seed", help="Seed for the traces, the student and training."),
         fresh: bool = typer.Option(False, "--fresh", help="Delete an earlier demo in --out first."),
-        student: str = typer.Option("tiny", "--student", help="tiny (random, ~2 min) or smollm2 (SmolLM2-135M-Instruct, learns tool calls, ~30 min on 2 cores)."),
+        student: str = typer.Option("tiny", "--student", help="tiny (random, ~2 min) or smollm2 (SmolLM2-135M-Instruct, learns tool calls, ~40 min on 2 cores)."),
     ) -> None:
         """Generate teacher sessions, build the student, run the full pipeline, show base vs tuned."""
         from tracetune.demo.pipeline import print_summary, run_demo

@@ -2,7 +2,8 @@
 
 1. The scripted teacher (``demo/teacher.py``) solves the live suite's
    *training* tasks with real tool calls in a sandbox and writes pi sessions
-   into ``OUT/traces/``.
+   into ``OUT/traces/``; for SmolLM2 it also works generated practice tasks
+   (``demo/practice.py``), so the student sees more than eight tasks.
 2. ``OUT/demo.toml`` is written (``demo/profiles.py``): the student (``tiny`` by
    default, or ``smollm2``), a two-variant sweep with
    few steps, an eval of fidelity on held-out sessions plus the live loop on
@@ -10,8 +11,8 @@
 3. ``tracetune run OUT/demo.toml`` runs in ``OUT/`` (rerunning resumes).
 
 Offline, on two CPU cores: the tiny student in a couple of minutes (plumbing
-only: it does not learn tool calls in that budget), SmolLM2 in about half an
-hour (it learns the teacher's tool calls; figures in docs/benchmarks.md).
+only: it does not learn tool calls in that budget), SmolLM2 in about 40
+minutes (it learns the teacher's tool calls; figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def write_demo_config(out: Path, seed: int, student: str = "tiny") -> Path:
     return path
 
 
-def generate_traces(out: Path, seed: int) -> int:
+def generate_traces(out: Path, seed: int, practice: int = 0) -> int:
     """Generate the teacher sessions once (into a temp folder renamed into place)."""
     from tracetune.demo.teacher import generate_demo_traces
 
@@ -56,7 +57,7 @@ def generate_traces(out: Path, seed: int) -> int:
     if not traces.is_dir():
         tmp = out / ".traces.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        generate_demo_traces(tmp, seed=seed)
+        generate_demo_traces(tmp, seed=seed, practice=practice)
         tmp.rename(traces)
     return len(list(traces.rglob("*.jsonl")))
 
@@ -66,6 +67,7 @@ def run_demo(
     student: str = "tiny",
 ) -> DemoResult:
     """Generate the traces (once), write OUT/demo.toml for ``student``, run it; ``overrides`` as ``--set``."""
+    from tracetune.demo.profiles import PROFILES
     from tracetune.pipeline.config import load_config
     from tracetune.pipeline.runner import run
 
@@ -76,7 +78,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with console.status("scripted teacher solving the training tasks..."):
-        sessions = generate_traces(out, seed)
+        sessions = generate_traces(out, seed, PROFILES[student].practice)
     console.print(f"[green]✓[/] teacher   {sessions} pi sessions in {out / 'traces'}", highlight=False)
     config_path = write_demo_config(out, seed, student)
     result = run(load_config(config_path, overrides), console=console)

@@ -13,7 +13,10 @@ training step of ~1.4k tokens on two cores. To keep sequences short it trains
 and is evaluated with compact definitions of pi's tools (``tools_compact.json``:
 the same names and parameters, one-line descriptions), and with the live
 loop's system prompt rendered into every training example, so the prompt it
-sees in the live loop is the one it was trained on.
+sees in the live loop is the one it was trained on. Its teacher also works 36
+generated practice tasks (``demo/practice.py``), and it trains 100 steps: on the
+suite's eight training tasks alone it learns their fixes by heart and replays
+them on new tasks (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -133,11 +136,12 @@ class Profile:
     student: str
     body: str
     about: str
+    practice: int = 0  # generated practice tasks the teacher also works (demo/practice.py), two sessions each
 
 
 PROFILES = {
     "tiny": Profile("tiny", TINY, "random tiny student (fast; proves the plumbing)"),
-    "smollm2": Profile("smollm2", SMOLLM2, "SmolLM2-135M-Instruct (slower; learns the teacher's tool calls)"),
+    "smollm2": Profile("smollm2", SMOLLM2, "SmolLM2-135M-Instruct (slower; learns the teacher's tool calls)", practice=36),
 }
 
 
@@ -145,7 +149,7 @@ def compact_tools_file() -> Path:
     return Path(str(resources.files("tracetune.demo").joinpath("tools_compact.json")))
 
 
-def render_config(student: str, *, out: Path, config_path: Path, seed: int, unsandboxed: bool, steps: int = 40) -> str:
+def render_config(student: str, *, out: Path, config_path: Path, seed: int, unsandboxed: bool, steps: int = 100) -> str:
     """The TOML text of the demo's run config for ``student`` (a key of ``PROFILES``)."""
     from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT
 

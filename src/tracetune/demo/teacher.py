@@ -151,17 +151,26 @@ def _session(task: Task, seed: int, shape: str) -> PiSessionWriter:
         run.close()
 
 
-def generate_demo_traces(out_dir: str | Path, seed: int = 0, per_task: int = 6, tasks: list[Task] | None = None) -> list[Path]:
+def generate_demo_traces(
+    out_dir: str | Path, seed: int = 0, per_task: int = 6, tasks: list[Task] | None = None,
+    practice: int = 0, per_practice: int = 2,
+) -> list[Path]:
     """Write ``per_task`` pi sessions for every training task into ``out_dir``; returns their paths.
 
     Sessions 2, 6, 10, ... of a task have a branch; 3, 8, 13, ... (when not branched) a compaction.
+    ``practice`` generated tasks (``demo/practice.py``) add ``per_practice`` straight sessions each.
     """
+    from tracetune.demo.practice import practice_tasks
+
     chosen = tasks if tasks is not None else load_tasks(["train"])
     paths = []
     for task in chosen:
         for k in range(per_task):
             shape = "branch" if k % 4 == 2 else "compaction" if k % 5 == 3 else "straight"
             paths.append(_session(task, seed * 10_000 + k, shape).save(out_dir))
+    for task in practice_tasks(practice, seed=seed):
+        for k in range(per_practice):
+            paths.append(_session(task, seed * 10_000 + k, "straight").save(out_dir))
     return paths
 
 

@@ -127,6 +127,10 @@ def load_tasks(
         unknown = set(ids) - seen
         if unknown:
             raise TracetuneError(f"unknown task id(s): {', '.join(sorted(unknown))}", hint=f"known: {', '.join(sorted(seen))}")
+    outside = sorted(f"{t.id} ({t.split})" for t in tasks if ids and t.id in ids and t.split not in splits)
+    if outside:
+        raise TracetuneError(f"task(s) {', '.join(outside)} are not in the selected split(s) {', '.join(splits)}",
+                             hint="add their split to the selection (eval.live.splits) or leave them out of the ids")
     order = {"easy": 0, "medium": 1, "hard": 2}
     chosen = [t for t in tasks if t.split in splits and (not ids or t.id in ids)]
     return sorted(chosen, key=lambda t: (order[t.difficulty], t.id))
