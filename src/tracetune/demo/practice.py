@@ -151,13 +151,8 @@ def practice_tasks(count: int, seed: int = 0) -> list[Task]:
     pools = [("bug", rng.sample(_BUGS, len(_BUGS))), ("todo", rng.sample(_TODO, len(_TODO))),
              ("setting", rng.sample(_SETTINGS, len(_SETTINGS)))]
     tasks: list[Task] = []
-    n = 0
-    while len(tasks) < count:
+    for n in range(count):
         kind, pool = pools[n % len(pools)]
         item = pool[(n // len(pools)) % len(pool)]
-        if kind == "setting":
-            tasks.append(_setting_task(item, rng, n))
-        else:
-            tasks.append(_function_task(item, kind, rng, n))
-        n += 1
+        tasks.append(_setting_task(item, rng, n) if kind == "setting" else _function_task(item, kind, rng, n))
     return tasks
