@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tracetune.conversation.types import Message, ToolCall
+from tracetune.demo.practice import practice_tasks
 from tracetune.errors import TracetuneError
 from tracetune.eval.live.record import PiSessionWriter, Usage, teacher_clock
 from tracetune.eval.live.tasks import Task, load_tasks
@@ -160,8 +161,6 @@ def generate_demo_traces(
     Sessions 2, 6, 10, ... of a task have a branch; 3, 8, 13, ... (when not branched) a compaction.
     ``practice`` generated tasks (``demo/practice.py``) add ``per_practice`` straight sessions each.
     """
-    from tracetune.demo.practice import practice_tasks
-
     chosen = tasks if tasks is not None else load_tasks(["train"])
     paths = []
     for task in chosen:
