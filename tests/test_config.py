@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,36 @@ def test_run_command_reports_config_problems_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "train.lr:" in proc.stderr and "sweep_: unknown key (did you mean 'sweep'?)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_init_with_traces_writes_a_measured_config_that_runs_prepare(tmp_path, monkeypatch, tiny_student):
+    """`init --traces` reads the sessions, measures them with the student's tokenizer, and the config it writes works."""
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from tracetune.cli.main import app
+    from tracetune.pipeline.runner import run
+    from tracetune.pipeline.stages import default_stages
+
+    fixtures = Path(__file__).parent / "fixtures"
+    traces = [str(fixtures / "pi" / "branched.jsonl"), str(fixtures / "messages")]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "tt.toml"
+    res = CliRunner().invoke(app, ["init", str(out), "--student", "tiny", "--cpu",
+                                   *[a for t in traces for a in ("--traces", t)]])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "# Measured by `tracetune init --traces`" in text and "max_steps = 60" in text
+    config = load_config(out)
+    assert config.traces.paths == traces and config.student.model == "tiny"
+    assert config.prepare.max_length == config.train.max_length <= 2048
+    result = run(config, stages=[s for s in default_stages() if s.name in ("student", "prepare")], console=Console(quiet=True))
+    stats = json.loads((result.run_dir / "prepare" / "prepare_stats.json").read_text())
+    assert stats["examples"]["train"]["examples"] and stats["examples"]["eval"]["examples"]
+
+
+def test_claude_code_is_accepted_as_an_alias_of_claude_dash_code():
+    assert load_config(None, ['traces.format="claude_code"']).traces.format == "claude-code"
+    with pytest.raises(ConfigError, match="unknown format"):
+        load_config(None, ['traces.format="claud"'])

@@ -45,6 +45,7 @@ def prepared(tmp_path) -> Path:
     lines = [json.dumps(episode_to_wire(episode(k), TOOLS, system_prompt="You are a coding agent.")) for k in range(4)]
     lines.insert(2, "{not json")
     (tmp_path / "eval_episodes.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "student.json").write_text(json.dumps({"max_length": 4096}))
     return tmp_path
 
 
@@ -118,7 +119,7 @@ def test_fidelity_scores_base_and_tuned_on_the_same_seeded_samples(prepared):
 
 
 def test_long_contexts_are_skipped_and_counted(prepared):
-    cfg = EvalConfig(max_samples=12, max_prompt_tokens=40)
+    cfg = EvalConfig(max_samples=12, max_prompt_tokens=40, long_context="skip")
     run = run_fidelity(cfg, prepared / "eval_episodes.jsonl", scripted_open({}), {})
     assert run.stats.skipped_too_long > 0
     assert run.stats.kept + run.stats.skipped_too_long == run.stats.examined == 12
@@ -253,6 +254,27 @@ def test_long_contexts_can_be_windowed_like_training(prepared):
     assert s.messages[1]["content"].startswith("fix app") and "[... 2 earlier messages omitted ...]" in s.messages[1]["content"]
     assert s.messages[-1]["content"] == "thanks"
     assert sum(len(m["content"]) for m in s.messages) <= 100
+
+
+def test_a_huge_held_out_context_reaches_the_model_cut_to_the_prepared_max_length(tmp_path, monkeypatch):
+    """A 100k-token context is windowed from the left to max_prompt_tokens (default: prepare's max_length)."""
+    huge = Episode("big", (
+        Message("user", "fix app.py"),
+        Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True),
+        Message("tool", "x" * 100_000, tool_call_id="c1", name="read"),
+        Message("assistant", "Done reading.", trainable=True),
+        Message("user", "now run it"),
+        Message("assistant", "", (ToolCall("c2", "bash", {"command": "python app.py"}),), trainable=True),
+    ))
+    (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(huge, TOOLS, system_prompt="sys")) + "\n")
+    (tmp_path / "student.json").write_text(json.dumps({"max_length": 2000}))
+    backends: dict = {}
+    monkeypatch.setattr(BackendSet, "open", lambda self, role: scripted_open(backends)(role))
+    result = evaluate(EvalConfig(max_samples=8, models=["base"]), tmp_path, "base-model", None, tmp_path / "out")
+    seen = backends["base"].seen
+    assert seen and all(backends["base"].count_prompt_tokens(r) <= 2000 for r in seen)
+    sampling = json.loads(result.results_path.read_text())["fidelity"]["sampling"]
+    assert sampling["windowed"] >= 1 and sampling["kept"] == len(seen)
 
 
 def test_cli_eval_prints_the_table_and_writes_files(prepared, tmp_path, monkeypatch):

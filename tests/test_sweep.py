@@ -116,6 +116,26 @@ def test_a_failing_variant_is_recorded_and_the_rest_run(tmp_path, tiny_dataset, 
     assert again.winner == "lr1e-4-r4-len512" and again.rule_sha256 == result.rule_sha256
 
 
+def test_no_winner_names_each_failed_variants_real_error(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setattr(runner, "train", fake_train([], fail={"lr1e-4-r16-len4k", "lr2e-4-r16-len4k"}))
+    sweep, base = SweepConfig(grid={"lr": [1e-4, 2e-4]}), TrainConfig(model="m", report_to="none")
+    with pytest.raises(TracetuneError, match="2 of 2 variant") as err:
+        runner.run_sweep(sweep, base, tiny_dataset, tmp_path / "s")
+    assert "out of memory (pretend)" in err.value.message and "error.txt" in err.value.hint
+    assert (tmp_path / "s" / "variants" / "lr1e-4-r16-len4k" / "error.txt").is_file()
+
+
+def test_no_winner_without_an_eval_metric_points_at_the_eval_split(tmp_path, tiny_dataset, monkeypatch):
+    def no_eval(config, dataset_dir, out_dir, resume=False, **kw):
+        (Path(out_dir) / "adapter").mkdir(parents=True, exist_ok=True)
+        return type("R", (), {"metrics": {"train_loss": 1.0}})()
+
+    monkeypatch.setattr(runner, "train", no_eval)
+    with pytest.raises(TracetuneError, match="none reported 'eval_loss'") as err:
+        runner.run_sweep(SweepConfig(grid={"lr": [1e-4]}), TrainConfig(model="m", report_to="none"), tiny_dataset, tmp_path / "s")
+    assert "eval split" in err.value.hint
+
+
 def test_rerun_refuses_an_edited_rule_file(tmp_path, tiny_dataset, monkeypatch):
     monkeypatch.setattr(runner, "train", fake_train([], fail=set()))
     sweep, base = SweepConfig(grid={"lr": [1e-4, 2e-4]}), TrainConfig(model="m", report_to="none")
@@ -139,9 +159,14 @@ def test_sweep_of_two_variants_on_the_tiny_student(tiny_student, tmp_path, tmp_p
     try:
         base = TrainConfig(model=str(tiny_student), max_steps=6, per_device_batch_size=1, grad_accumulation=1,
                            max_length=512, save_steps=6, logging_steps=3, report_to="none", warmup_ratio=0.0)
-        result = runner.run_sweep(SweepConfig(grid={"lr": [1e-5, 5e-3], "lora_r": [4]}), base, data, tmp_path / "sweep")
+        steps: list[tuple] = []
+        result = runner.run_sweep(SweepConfig(grid={"lr": [1e-5, 5e-3], "lora_r": [4]}), base, data, tmp_path / "sweep",
+                                  on_step=lambda *a: steps.append(a))
     finally:
         torch.set_num_threads(threads)
+    for name in ("lr1e-5-r4-len512", "lr5e-3-r4-len512"):  # progress fires for every optimizer step of each variant
+        assert [(s, t) for v, s, t, _ in steps if v == name] == [(k, 6) for k in range(1, 7)]
+    assert any("loss" in logs for *_, logs in steps)
     record = json.loads((tmp_path / "sweep" / "selection.json").read_text())
     scores = {v["name"]: v["score"] for v in record["variants"]}
     assert set(scores) == {"lr1e-5-r4-len512", "lr5e-3-r4-len512"}

@@ -144,3 +144,13 @@ def test_moved_properties_keep_their_descriptions():
     props = by_name(ToolCatalog.from_sessions([s]).for_session(s))["edit"].parameters["properties"]
     declared = load_builtin("pi").tools["edit"].parameters["properties"]["edits"]["items"]["properties"]
     assert props["oldText"]["description"] == declared["oldText"]["description"]
+
+
+def test_each_session_is_offered_only_the_tools_it_had():
+    """Defaults plus its own calls: another session's extension tools cost this one no tokens."""
+    with_ext = session("a", [("bash", {"command": "ls"}), ("deploy", {"target": "prod"}), ("grep", {"pattern": "x"})])
+    plain = session("b", [("read", {"path": "a.py"})])
+    catalog = ToolCatalog.from_sessions([with_ext, plain])
+    assert [t.name for t in catalog.for_session(plain)] == ["read", "bash", "edit", "write"]
+    assert [t.name for t in catalog.for_session(with_ext)] == ["read", "bash", "edit", "write", "grep", "deploy"]
+    assert {t["function"]["name"] for t in catalog.to_dict()["agents"]["pi"]["tools"]} >= {"deploy", "grep"}

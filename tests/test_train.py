@@ -13,7 +13,7 @@ from train_data import PI_TRACE, shared_pi_dataset  # noqa: E402
 
 from tracetune.errors import TracetuneError  # noqa: E402
 from tracetune.train.config import TrainConfig, parse_train_config, resolve_precision  # noqa: E402
-from tracetune.train.data import fit_split  # noqa: E402
+from tracetune.train.data import fit_split, sample_within  # noqa: E402
 
 needs_pi = pytest.mark.skipif(not PI_TRACE.exists(), reason="shared pi trace absent")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -168,6 +168,23 @@ def test_examples_without_supervised_tokens_are_counted():
     assert slim["input_ids"] == [[1, 2, 3, 4], [1, 2, 3, 4]]
     assert slim["assistant_masks"] == [[0, 0, 1, 1], [0, 1, 1, 1]]
     assert summary.supervised_tokens == 5
+
+
+def test_training_time_eval_is_a_seeded_sample_within_the_token_budget():
+    from datasets import Dataset
+
+    rows = [{"input_ids": list(range(n)), "assistant_masks": [1] * n} for n in (50, 30, 40, 60, 20, 70)]
+    split = Dataset.from_list(rows)
+    whole, tokens = sample_within(split, None, seed=0)
+    assert len(whole) == 6 and tokens == 270
+    sample, used = sample_within(split, 100, seed=0)
+    assert used <= 100 and used == sum(len(r) for r in sample["input_ids"]) and len(sample) >= 2
+    again, _ = sample_within(split, 100, seed=0)
+    assert sample["input_ids"] == again["input_ids"]
+    starts = [len(r) for r in sample["input_ids"]]
+    assert starts == [n for n in (50, 30, 40, 60, 20, 70) if n in starts]  # file order kept
+    one, used = sample_within(split, 5, seed=0)
+    assert len(one) == 1 and used > 5  # never empty: one window even over the budget
 
 
 def test_train_refuses_a_dataset_with_nothing_to_learn(tiny_student, tmp_path):

@@ -45,3 +45,12 @@ def register(app: typer.Typer) -> None:
         result = run_pipeline(cfg, console=console, force=tuple(force), stages=default_stages(on))
         console.print(f"[bold green]run finished[/] {result.run_dir}  (manifest: {result.run_dir / 'manifest.json'})",
                       highlight=False)
+        print_outputs(console, result.run_dir, cfg)
+
+
+def print_outputs(console: Console, run_dir: Path, cfg) -> None:
+    """Where a finished run's reports, card, model and dashboard are."""
+    from tracetune.pipeline.stages import run_outputs
+
+    for label, where in run_outputs(run_dir, cfg):
+        console.print(f"  {label:<12} {where}", highlight=False, markup=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tracetune.eval.fidelity import FidelityRun, ModelAnswer
+from tracetune.eval.scorers import action_type
 from tracetune.eval.stats import Estimate, estimate, paired_difference
 
 
@@ -71,6 +72,27 @@ def token_counts(answers: list[ModelAnswer]) -> dict[str, float]:
     }
 
 
+def majority_floor(run: FidelityRun, seed: int) -> dict[str, Any]:
+    """What always giving the teacher's most common answer scores on these samples.
+
+    ``tool_match``: always calling the most frequent teacher tool (on real pi sessions, ``bash``:
+    about 45% of calls), the floor a student's "same tool" must beat to show it learned more than
+    the tool mix. ``action_match``: always taking the most frequent action type.
+    """
+    tools = [s.teacher.tool_calls[0].name for s in run.samples if s.teacher.tool_calls]
+    actions = [action_type(s.teacher) for s in run.samples]
+    out: dict[str, Any] = {}
+    if tools:
+        top, _ = Counter(tools).most_common(1)[0]
+        out["tool"] = top
+        out["tool_match"] = estimate([t == top for t in tools], seed=seed).to_dict()
+    if actions:
+        top_action, _ = Counter(actions).most_common(1)[0]
+        out["action"] = top_action
+        out["action_match"] = estimate([a == top_action for a in actions], seed=seed).to_dict()
+    return out
+
+
 def summarise(run: FidelityRun, seed: int) -> dict[str, Any]:
     """Every aggregate figure of a fidelity run, JSON-ready."""
     models = {}
@@ -87,6 +109,7 @@ def summarise(run: FidelityRun, seed: int) -> dict[str, Any]:
         "metric_definitions": {m.key: {"label": m.label, "over": m.applies} for m in METRICS},
         "models": models,
     }
+    out["floor"] = majority_floor(run, seed)
     if "base" in run.answers and "tuned" in run.answers:
         out["tuned_minus_base"] = {k: e.to_dict() for k, e in comparison(run.answers["base"], run.answers["tuned"], seed).items()}
     return out

@@ -46,6 +46,7 @@ def evaluate(
     prepared, out = Path(prepared_dir), Path(out_dir)
     adapter = Path(adapter_dir) if adapter_dir else None
     config = _models_available(config, adapter, say)
+    config = with_prompt_cap(config, prepared)
     _harness_available(config)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer_path, chat_template = student_rendering(prepared, adapter)
@@ -72,6 +73,23 @@ def evaluate(
     write_results(results_path, results)
     report_path.write_text(render_html(results, config.examples), encoding="utf-8")
     return EvalResult(out, results_path, report_path, results["models"], run, notes)
+
+
+def with_prompt_cap(config: EvalConfig, prepared: Path) -> EvalConfig:
+    """``max_prompt_tokens`` filled from the max_length the data was prepared with, when unset."""
+    if config.max_prompt_tokens is not None:
+        return config
+    info_path = prepared / "student.json"
+    try:
+        cap = json.loads(info_path.read_text("utf-8")).get("max_length")
+    except (OSError, ValueError):
+        cap = None
+    if not isinstance(cap, int):
+        raise TracetuneError(
+            f"cannot tell the prepared max_length from {info_path}",
+            hint="set eval.max_prompt_tokens (--max-prompt-tokens), or prepare the data again",
+        )
+    return config.model_copy(update={"max_prompt_tokens": cap})
 
 
 def _models_available(config: EvalConfig, adapter: Path | None, say: Callable[[str], None]) -> EvalConfig:

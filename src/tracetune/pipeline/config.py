@@ -24,7 +24,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from tracetune.errors import ConfigError
 from tracetune.remote.config import JobsConfig
@@ -55,7 +55,17 @@ class TracesConfig(_Section):
     """Where the teacher's sessions are."""
 
     paths: list[str] = Field(default_factory=list, description="Session files or directories to read (read-only).")
-    format: str = Field("auto", description="Reader to use ('auto' detects per file: pi, claude_code, codex, messages).")
+    format: str = Field("auto", description="Reader to use: 'auto' (detected per file), 'pi', 'claude-code' (or 'claude_code'), 'codex', 'messages'.")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from tracetune.readers.registry import READERS, format_name
+
+        name = format_name(value)
+        if name != "auto" and name not in READERS:
+            raise ValueError(f"unknown format {value!r}: choose auto, {', '.join(READERS)}")
+        return name
 
 
 class StudentConfig(_Section):

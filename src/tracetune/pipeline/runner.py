@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
 
 from tracetune.errors import TracetuneError
 from tracetune.pipeline.config import RunConfig
@@ -56,12 +58,12 @@ class StageContext:
     folders: dict[str, str] = field(default_factory=dict)
     trace_paths: list[Path] | None = None  # the traces as local paths, once resolved
     hub_sources: list[dict[str, Any]] = field(default_factory=list)  # Hub trace datasets, pinned to commits
-    on_progress: Callable[[str, int, int], None] | None = None
+    on_progress: Callable[[str, int, int, str], None] | None = None
 
-    def progress(self, step: str, done: int, total: int) -> None:
-        """Stages report ``(step, done, total)`` here; the runner shows it under the stage bar."""
+    def progress(self, step: str, done: int, total: int, note: str = "") -> None:
+        """Stages report ``(step, done, total)`` here, with a short note (e.g. the loss); the runner shows it."""
         if self.on_progress is not None:
-            self.on_progress(step, done, total)
+            self.on_progress(step, done, total, note)
 
     def path(self, stage: str) -> Path:
         """The final folder of a stage (earlier stages' outputs live there)."""
@@ -209,13 +211,20 @@ def run(
 
 
 def _run_all(stages: list[Stage], ctx: StageContext, result: RunResult, force: tuple[str, ...]) -> None:
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("[dim]eta[/]"), TimeRemainingColumn())
     with Progress(*columns, console=ctx.console, transient=True) as progress:
         task = progress.add_task("run", total=len(stages))
-        detail = progress.add_task("", total=None, visible=False)
+        details: dict[str, TaskID] = {}
 
-        def on_progress(step: str, done: int, total: int) -> None:
-            progress.update(detail, description=f"  [dim]{step}[/]", completed=done, total=total or None, visible=True)
+        def on_progress(step: str, done: int, total: int, note: str = "") -> None:
+            """One bar per step (each keeps its own rate, so its ETA); a finished step's bar is hidden."""
+            if step not in details:
+                for other in details.values():
+                    progress.update(other, visible=False)
+                details[step] = progress.add_task("", total=total or None)
+            label = f"  [dim]{escape(step)}{escape(' ' + note) if note else ''}[/]"
+            progress.update(details[step], description=label, completed=done, total=total or None)
 
         ctx.on_progress = on_progress
         for stage in stages:
@@ -227,4 +236,6 @@ def _run_all(stages: list[Stage], ctx: StageContext, result: RunResult, force: t
             mark = "[green]✓[/]" if ran else "[dim]↷[/]"
             ctx.console.print(f"{mark} {stage.name:<8} {note}  [dim]{ctx.path(stage.name)}[/]")
             progress.advance(task)
-            progress.update(detail, visible=False)
+            for detail in details.values():
+                progress.update(detail, visible=False)
+            details.clear()

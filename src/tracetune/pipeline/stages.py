@@ -83,14 +83,35 @@ def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
     if ctx.hub_sources:
         ctx.record("hub_sources", ctx.hub_sources)  # each Hub dataset pinned to the commit that was read
     result = prepare(config, paths, out, fmt=fmt, progress=ctx.progress)
+    for warning in result.stats.get("warnings", []):
+        ctx.console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    check_splits(result.stats, config.max_length)
     turns = result.stats.get("turns", {})
-    if not result.stats.get("examples", {}).get("train", {}).get("examples"):
-        dropped = turns.get("dropped_by_reason") or {}
-        raise TracetuneError(
-            f"prepare kept no training example (turns dropped by reason: {dropped or 'none'})",
-            hint="see prepare.failed/report.html; 'too_long' means raise [prepare] max_length",
-        )
     return {"sessions": result.stats.get("read", {}).get("sessions"), "turns_supervised": turns.get("supervised")}
+
+
+def check_splits(stats: dict[str, Any], max_length: int, splits: tuple[str, ...] = ("train", "eval")) -> None:
+    """Refuse, before any training, a split with no example, naming its sessions and why their turns were dropped."""
+    for split in splits:
+        if stats.get("examples", {}).get(split, {}).get("examples"):
+            continue
+        sessions = [s for s in stats.get("sessions", []) if s["split"] == split]
+        if split == "eval" and not sessions:
+            raise TracetuneError(
+                "the eval split holds no session, so nothing can select a variant or be evaluated",
+                hint="raise [prepare] eval_fraction, or give traces from more than one session family",
+            )
+        causes = "; ".join(
+            f"{s['source']}: {s['supervised']} of {s['targets']} turns kept"
+            + (f", dropped {', '.join(f'{k} {v}' for k, v in s['dropped_by_reason'].items())}" if s["dropped_by_reason"] else "")
+            + f", prefix {s['prefix_tokens']:,} tokens"
+            for s in sessions
+        ) or "no session"
+        too_long = any("too_long" in s["dropped_by_reason"] for s in sessions)
+        hint = (f"'too_long': a turn with its tool result does not fit max_length={max_length:,}; raise [prepare] "
+                "max_length (and [train] max_length), or lower clip_tool_result_chars") if too_long else (
+                "see prepare.failed/report.html for what each session gave")
+        raise TracetuneError(f"the {split} split holds 0 examples ({causes})", hint=hint)
 
 
 def _verify_prepare(out: Path) -> str | None:
@@ -111,8 +132,11 @@ def _sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
         figure = outcome.metrics.get(ctx.config.sweep.rule.metric)
         ctx.console.print(f"  {mark} variant {outcome.name}  {ctx.config.sweep.rule.metric}={figure}", highlight=False)
 
+    def on_step(variant: str, step: int, total: int, logs: dict[str, float]) -> None:
+        ctx.progress(f"train {variant}", step, total, f"loss {logs['loss']:.3f}" if "loss" in logs else "")
+
     result = run_sweep(ctx.config.sweep, train, ctx.path("prepare") / "dataset", out,
-                       on_rule_written=on_rule_written, on_variant=on_variant)
+                       on_rule_written=on_rule_written, on_variant=on_variant, on_step=on_step)
     return {"selected": result.winner}
 
 
@@ -162,7 +186,7 @@ def _eval(ctx: StageContext, out: Path) -> dict[str, Any]:
         student_model(ctx),
         selected_adapter(ctx.path("sweep")),
         out,
-        progress=ctx.progress,
+        progress=lambda role, done, total: ctx.progress(f"eval {role}", done, total),
         log=lambda msg: ctx.console.print(f"  [dim]{msg}[/]", highlight=False),
     )
     return {"notes": result.notes}
@@ -223,6 +247,19 @@ def _remote_sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
     from tracetune.pipeline.remote_stage import remote_sweep
 
     return remote_sweep(ctx, out)
+
+
+def run_outputs(run_dir: Path, config: Any) -> list[tuple[str, str]]:
+    """(label, path or command) for each artifact a user opens after a run, when it exists."""
+    places = [("data report", run_dir / "prepare" / "report.html"), ("eval report", run_dir / "eval" / "report.html"),
+              ("eval figures", run_dir / "eval" / "results.json"), ("model card", run_dir / "card" / "README.md"),
+              ("merged model", run_dir / "publish" / "merged"), ("adapter", run_dir / "publish" / "adapter")]
+    out = [(label, str(path)) for label, path in places if path.exists()]
+    trackio = run_dir / "sweep" / "trackio"
+    if trackio.is_dir():
+        project = config.train.trackio_project
+        out.append(("dashboard", f"TRACKIO_DIR={trackio} trackio show --project {project}"))
+    return out
 
 
 def default_stages(on: str = "local") -> list[Stage]:

@@ -128,6 +128,13 @@ def _warning(family_count: int, eval_fraction: float, eval_ids: list[str]) -> st
     return None
 
 
-def split_sessions(sessions: Iterable[Session], eval_fraction: float, seed: int) -> SplitResult:
-    """Whole session families into train and eval (see the module docstring)."""
-    return split_families(assign_families(sessions), eval_fraction, seed)
+def split_sessions(sessions: Iterable[Session], eval_fraction: float, seed: int, *, all_eval: bool = False) -> SplitResult:
+    """Whole session families into train and eval (see the module docstring).
+
+    ``all_eval`` holds every session out (scoring a trained run on sessions it never saw).
+    """
+    families = assign_families(sessions)
+    if all_eval:
+        return SplitResult(train_ids=[], eval_ids=sorted(families), families=dict(families), eval_fraction=1.0,
+                           seed=seed, eval_families=sorted(set(families.values())))
+    return split_families(families, eval_fraction, seed)

@@ -76,8 +76,12 @@ def prepare(
     fmt: str | None = None,
     tokenizer=None,
     progress: Progress | None = None,
+    all_eval: bool = False,
 ) -> PrepareResult:
-    """Read, redact, split, render and write; returns the output folder and the stats."""
+    """Read, redact, split, render and write; returns the output folder and the stats.
+
+    ``all_eval`` puts every session in the eval split (new sessions for a trained run's eval).
+    """
     from tracetune.prepare.redact import redact_sessions
     from tracetune.prepare.split import split_sessions
     from tracetune.prepare.tools import ToolCatalog
@@ -99,7 +103,7 @@ def prepare(
     clock.lap("redact")
     audit = enforce(audit, has_tool_calls=has_tool_calls(sessions), student=config.student or "the student")
     catalog = ToolCatalog.from_sessions(sessions, config.tools_file)
-    split = split_sessions(sessions, config.eval_fraction, config.seed)
+    split = split_sessions(sessions, config.eval_fraction, config.seed, all_eval=all_eval)
     stats.sessions = len(sessions)
     acc = _Collected(stats)
     system = config.resolved_system_prompt()
@@ -130,6 +134,7 @@ def prepare(
     write_json(tmp / "student.json", student_info(config, tokenizer, audit))
     clock.lap("write")
     summary = stats.to_dict(extra)
+    summary["warnings"] = prefix_warnings(summary, config.max_length)
     write_json(tmp / "prepare_stats.json", summary)
     from tracetune.prepare.report import write_report
 
@@ -160,6 +165,7 @@ def _prepare_session(tokenizer, config: PrepareConfig, session: Session, tools, 
         result = examples_for(tokenizer, conv, config)
         names = [c["function"]["name"] for ex in result.examples for t in ex.targets for c in conv.messages[t].get("tool_calls") or []]
         acc.stats.add_episode(which, result, names)
+        acc.stats.add_session_episode(session, which, len(converted.target_indices), result)
         for ex in result.examples:
             acc.rows[which].add(ex, episode.id, session.id, family, conv.tools)
         record = episode_to_wire(converted, tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
@@ -167,12 +173,29 @@ def _prepare_session(tokenizer, config: PrepareConfig, session: Session, tools, 
         acc.episodes[which].append(record)
 
 
+def prefix_warnings(summary: dict[str, Any], max_length: int) -> list[str]:
+    """A warning for each agent whose fixed prefix (system prompt + tools) takes over a quarter of max_length."""
+    warnings = []
+    for agent, prefix in summary.get("prefix_tokens_by_agent", {}).items():
+        if prefix["max"] * 4 > max_length:
+            warnings.append(
+                f"{agent}: the system prompt and tool definitions take up to {prefix['max']:,} tokens of every "
+                f"window ({100 * prefix['max'] / max_length:.0f}% of max_length {max_length:,}), so each window "
+                f"repeats them before its turns; raise max_length, shorten the system prompt "
+                f"(system_prompt), or give shorter tool definitions (tools_file)"
+            )
+    return warnings
+
+
 def examples_for(tokenizer, conv, config: PrepareConfig):
     """The examples of one Conversation under the configured strategy."""
     planner = Planner(tokenizer, conv, config.head_user_chars, config.window_marker)
     if config.strategy == "per-turn":
-        return per_turn(tokenizer, conv, config.max_length, config.per_turn_history, planner, config.per_turn_fit)
-    return trajectory(tokenizer, conv, config.max_length, config.window_context, planner)
+        result = per_turn(tokenizer, conv, config.max_length, config.per_turn_history, planner, config.per_turn_fit)
+    else:
+        result = trajectory(tokenizer, conv, config.max_length, config.window_context, planner)
+    result.prefix_tokens = planner.base
+    return result
 
 
 def student_info(config: PrepareConfig, tokenizer, audit: TemplateAudit | None = None) -> dict[str, Any]:

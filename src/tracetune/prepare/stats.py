@@ -34,6 +34,27 @@ class SplitFigures:
 
 
 @dataclass
+class SessionFigures:
+    """What one session gave: its split, target turns, supervised turns, dropped turns by reason, prefix size."""
+
+    session_id: str
+    source: str
+    agent: str
+    split: str
+    targets: int = 0
+    supervised: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    prefix_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id, "source": self.source, "agent": self.agent, "split": self.split,
+            "targets": self.targets, "supervised": self.supervised, "dropped_by_reason": dict(sorted(self.dropped.items())),
+            "prefix_tokens": self.prefix_tokens,
+        }
+
+
+@dataclass
 class PrepareStats:
     files: int = 0
     file_errors: list[dict[str, str]] = field(default_factory=list)
@@ -49,6 +70,25 @@ class PrepareStats:
     splits: dict[str, SplitFigures] = field(default_factory=lambda: {"train": SplitFigures(), "eval": SplitFigures()})
     tool_calls: Counter = field(default_factory=Counter)  # tool name -> calls in supervised turns
     seconds: dict[str, float] = field(default_factory=dict)
+    by_session: dict[str, SessionFigures] = field(default_factory=dict)
+
+    def add_session_episode(self, session, split: str, targets: int, result: EpisodeExamples) -> None:
+        """Count one episode's turns under its session (source paths are redacted by the caller's session)."""
+        fig = self.by_session.get(session.id)
+        if fig is None:
+            fig = self.by_session[session.id] = SessionFigures(session.id, str(session.source), session.agent, split)
+        fig.targets += targets
+        fig.supervised += sum(len(ex.targets) for ex in result.examples)
+        fig.dropped.update(result.dropped)
+        fig.prefix_tokens = max(fig.prefix_tokens, result.prefix_tokens)
+
+    def prefix_by_agent(self) -> dict[str, dict[str, int]]:
+        """Tokens of the fixed prefix (system prompt + tools) per agent: min, median, max over its sessions."""
+        sizes: dict[str, list[int]] = {}
+        for fig in self.by_session.values():
+            sizes.setdefault(fig.agent, []).append(fig.prefix_tokens)
+        return {agent: {"sessions": len(v), "min": min(v), "median": sorted(v)[len(v) // 2], "max": max(v)}
+                for agent, v in sorted(sizes.items())}
 
     def add_episode(self, split: str, result: EpisodeExamples, tool_names: list[str]) -> None:
         fig = self.splits[split]
@@ -100,6 +140,8 @@ class PrepareStats:
             "windowed_episodes": self.windowed_episodes,
             "windows": sum(f.examples for f in self.splits.values()),
             "tool_calls_supervised": dict(self.tool_calls.most_common()),
+            "prefix_tokens_by_agent": self.prefix_by_agent(),
+            "sessions": [fig.to_dict() for fig in self.by_session.values()],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
         out.update(extra or {})

@@ -1,8 +1,13 @@
 """The tool definitions the student sees in its chat template, per agent.
 
 For a session whose trace carries its tool definitions (``Session.tools``),
-those are used as they are. For the others, each agent gets one catalog,
-shared by all its sessions:
+those are used as they are. For the others, each agent gets one catalog of
+definitions, and each session is offered the part of it that session really
+had: the agent's default tools, the other built-ins and extension tools that
+session calls, and every tool of a user tools file. (Offering every session
+the union of all sessions' tools would cost every window the definitions of
+tools its agent never had: about 1,200 extra SmolLM2 tokens on the shared pi
+sessions.) The catalog is built so:
 
 1. the agent's built-in tools from ``tool_schemas/<agent>.json`` (pi: read,
    bash, edit, write, grep, find, ls, with parameter names and types taken
@@ -103,18 +108,29 @@ def _calls_by_tool(sessions: Iterable[Session]) -> dict[str, list[dict[str, Any]
     return {name: list(by_key.values()) for name, by_key in calls.items()}
 
 
+def called_tools(session: Session) -> set[str]:
+    """Names of the tools a session's assistant turns call."""
+    return {c.name for e in session.episodes for m in e.messages for c in m.tool_calls}
+
+
 @dataclass
 class AgentTools:
     tools: list[ToolSpec] = field(default_factory=list)
     origins: dict[str, Origin] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
     mismatched_calls: dict[str, int] = field(default_factory=dict)
+    defaults: tuple[str, ...] = ()
+
+    def offered(self, called: set[str]) -> tuple[ToolSpec, ...]:
+        """The definitions a session that calls ``called`` had: defaults, its own calls, user overrides."""
+        keep = set(self.defaults) | called
+        return tuple(t for t in self.tools if t.name in keep or self.origins.get(t.name) == "override")
 
 
 def build_agent_tools(
     builtin: BuiltinTools, calls: dict[str, list[dict[str, Any]]], overrides: list[ToolSpec]
 ) -> AgentTools:
-    out = AgentTools(calls=Counter({name: len(c) for name, c in calls.items()}))
+    out = AgentTools(calls=Counter({name: len(c) for name, c in calls.items()}), defaults=builtin.defaults)
     names = [n for n in builtin.tools if n in builtin.defaults or n in calls]
     names += sorted(n for n in calls if n not in builtin.tools)
     override = {spec.name: spec for spec in overrides}
@@ -173,7 +189,7 @@ class ToolCatalog:
             self.agents[session.agent] = build_agent_tools(
                 load_builtin(session.agent), _calls_by_tool([session]), self._agent_overrides(session.agent)
             )
-        return tuple(self.agents[session.agent].tools)
+        return self.agents[session.agent].offered(called_tools(session))
 
     def _agent_overrides(self, agent: str) -> list[ToolSpec]:
         return self._overrides.get(None, []) + self._overrides.get(agent, [])

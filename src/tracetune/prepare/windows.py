@@ -52,6 +52,7 @@ class EpisodeExamples:
     fallback_turns: int = 0
     windowed: bool = False
     squeezed_windows: int = 0
+    prefix_tokens: int = 0  # system prompt + tool definitions, as the template renders them
 
 
 class Planner:

@@ -17,9 +17,18 @@ READERS: dict[str, str] = {
     "codex": "tracetune.readers.codex",
     "messages": "tracetune.readers.messages",
 }
+#: other spellings users write (the Python module's name, the product's name)
+ALIASES: dict[str, str] = {"claude_code": "claude-code", "claude": "claude-code", "pi-coding-agent": "pi"}
+
+
+def format_name(name: str) -> str:
+    """The registered name of a format, accepting the aliases."""
+    return ALIASES.get(name, name)
 
 
 def reader_for(name: str) -> ModuleType:
+    """The reader module of a format (aliases accepted)."""
+    name = format_name(name)
     if name not in READERS:
         raise TracetuneError(f"unknown trace format '{name}'", hint=f"choose one of: {', '.join(READERS)}")
     return importlib.import_module(READERS[name])

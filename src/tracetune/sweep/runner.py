@@ -28,6 +28,7 @@ STATE_FILE = "sweep.json"
 
 RuleWritten = Callable[[Path, str], None]
 VariantDone = Callable[[VariantOutcome], None]
+StepDone = Callable[[str, int, int, dict[str, float]], None]  # variant, step, max steps, last logged figures
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def run_sweep(
     on_rule_written: RuleWritten | None = None,
     *,
     on_variant: VariantDone | None = None,
+    on_step: StepDone | None = None,
 ) -> SweepResult:
     """Fix the rule, train the variants one after another, select; see the module docstring."""
     out = Path(out_dir)
@@ -72,26 +74,43 @@ def run_sweep(
 
     outcomes: list[VariantOutcome] = []
     for variant in variants:
-        outcome = _run_variant(variant, train_config, dataset_dir, out / "variants" / variant.name)
+        outcome = _run_variant(variant, train_config, dataset_dir, out / "variants" / variant.name, on_step)
         outcomes.append(outcome)
         _save_state(out, sha, outcomes)
         if on_variant is not None:
             on_variant(outcome)
     selection = select(out, sha, outcomes, eval_set_hash(dataset_dir))
     if selection.winner is None:
-        raise TracetuneError(
-            f"no variant produced {sweep_config.rule.metric!r}; see {selection.path}",
-            hint="check each variant's error.txt under variants/",
-        )
+        raise no_winner_error(sweep_config.rule.metric, outcomes, selection.path)
     return SweepResult(out, sha, outcomes, selection)
 
 
-def _run_variant(variant: Variant, base: TrainConfig, dataset_dir: str | Path, vdir: Path) -> VariantOutcome:
+def no_winner_error(metric: str, outcomes: list[VariantOutcome], selection_path: Path) -> TracetuneError:
+    """Why no variant could be selected, naming each failed variant's own error."""
+    failed = [o for o in outcomes if o.status != "ok"]
+    if failed:
+        causes = "; ".join(f"{o.name}: {o.error}" for o in failed)
+        return TracetuneError(
+            f"{len(failed)} of {len(outcomes)} variant(s) failed and none produced {metric!r}: {causes}",
+            hint=f"the full tracebacks are in {failed[0].out_dir}/error.txt (one per failed variant)",
+        )
+    hint = (f"the variants trained without an eval split, so no {metric!r} exists: check the eval split in "
+            "prepare's report (prepare_stats.json 'examples.eval')" if metric.startswith("eval_")
+            else f"choose a [sweep.rule] metric that metrics.json holds; see {selection_path}")
+    return TracetuneError(f"every variant finished, but none reported {metric!r}", hint=hint)
+
+
+def _run_variant(variant: Variant, base: TrainConfig, dataset_dir: str | Path, vdir: Path,
+                 on_step: StepDone | None = None) -> VariantOutcome:
     finished = _finished(vdir)
     if finished is not None:
         return VariantOutcome(variant.name, variant.params(), "ok", finished, None, str(vdir))
+    progress = None
+    if on_step is not None:
+        def progress(step: int, total: int, logs: dict[str, float]) -> None:
+            on_step(variant.name, step, total, logs)
     try:
-        result = train(variant.apply(base), dataset_dir, vdir, resume=True)
+        result = train(variant.apply(base), dataset_dir, vdir, resume=True, on_progress=progress)
     except Exception as exc:  # a failed variant is recorded, the sweep goes on
         vdir.mkdir(parents=True, exist_ok=True)
         (vdir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")

@@ -57,6 +57,10 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
 
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (None: once before and once after training).")
+    eval_max_tokens: int | None = Field(
+        65536, ge=1, description="Token budget of the eval loss measured during training: a seeded sample of the eval "
+        "windows that fits it (None: every window). The full held-out scoring is the eval stage's.",
+    )
     eval_before_train: bool = Field(True, description="Measure the untrained eval loss first, for a before/after figure.")
     save_steps: int = Field(50, ge=1, description="Write a resumable checkpoint every N steps.")
     save_total_limit: int | None = Field(2, ge=1, description="Checkpoints to keep (oldest removed first); None keeps all.")

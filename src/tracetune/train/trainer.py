@@ -113,7 +113,7 @@ def build_trainer(config: TrainConfig, dataset_dir: str | Path, out_dir: str | P
     from trl import SFTTrainer
 
     out = Path(out_dir)
-    train_set, eval_set, summaries = prepare_splits(dataset_dir, config.max_length)
+    train_set, eval_set, summaries = prepare_splits(dataset_dir, config.max_length, config.eval_max_tokens, config.seed)
     tokenizer = load_training_tokenizer(config, dataset_dir)
     model = load_base_model(config)
     targets = resolve_lora_targets(model, config.target_modules)

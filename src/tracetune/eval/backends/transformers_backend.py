@@ -17,6 +17,10 @@ from tracetune.errors import TracetuneError
 from tracetune.eval.backends.base import Generation, GenerationRequest
 from tracetune.eval.parsing import parse_output
 
+#: Padded prompt tokens generated together: memory grows with it (activations and KV cache), so a
+#: batch of long prompts is split rather than fed whole (8 prompts of 2k tokens, or 2 of 8k).
+BATCH_TOKENS = 16384
+
 
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
     """The student's tokenizer, through tracetune's safe loader (``tracetune.prepare.tokenizer.load_tokenizer``)."""
@@ -105,11 +109,12 @@ class TransformersBackend:
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.max_new_tokens, r.temperature, r.seed), []).append(i)
+        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
         results: dict[int, Generation] = {}
         for members in groups.values():
-            members.sort(key=lambda i: len(prompts[i]))
-            for start in range(0, len(members), self.batch_size):
-                results.update(self._generate_batch(members[start: start + self.batch_size], requests, prompts))
+            members.sort(key=lambda i: lengths[i])
+            for batch in token_batches(members, lengths, self.batch_size, BATCH_TOKENS):
+                results.update(self._generate_batch(batch, requests, prompts))
         return [results[i] for i in range(len(requests))]
 
     def _generate_batch(self, idx: list[int], requests: Sequence[GenerationRequest], prompts: list[str]) -> dict[int, Generation]:
@@ -163,6 +168,22 @@ class TransformersBackend:
                 torch.cuda.empty_cache()
         except ImportError:  # pragma: no cover
             pass
+
+
+def token_batches(members: list[int], lengths: list[int], size: int, budget: int) -> list[list[int]]:
+    """Consecutive batches of at most ``size`` requests whose padded prompts hold at most ``budget`` tokens.
+
+    ``members`` are sorted by length, so a batch pads to its last member; a single
+    prompt longer than the budget still goes alone.
+    """
+    batches: list[list[int]] = []
+    for i in members:
+        batch = batches[-1] if batches else None
+        if batch is not None and len(batch) < size and (len(batch) + 1) * max(lengths[i], lengths[batch[-1]]) <= budget:
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def adapter_path_tokenizer(adapter_path: str | Path | None) -> Path | None:
