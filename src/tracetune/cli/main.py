@@ -73,19 +73,39 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+        if _usage_error(exc):
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
     if isinstance(code, int) and code:
         # typer turns Ctrl-C into a return value of 130 when not in standalone mode
         if code == 130:
             Console(stderr=True).print("[yellow]interrupted[/]")
         sys.exit(code)
+
+
+def _usage_error(exc: Exception) -> bool:
+    """Show a command-line usage error (a mistyped option, a missing argument) as click does, without a traceback.
+
+    typer 0.2x vendors click as ``typer._click``; plain ``click`` exceptions are checked too.
+    """
+    import click
+
+    errors: list[type] = [click.ClickException]
+    aborts: list[type] = [click.exceptions.Abort]
+    try:
+        from typer._click import exceptions as vendored
+
+        errors.append(vendored.ClickException)
+        aborts += [getattr(vendored, "Abort")] if hasattr(vendored, "Abort") else []
+    except ImportError:
+        pass
+    if isinstance(exc, tuple(aborts)):
+        exc.exit_code = 1  # type: ignore[attr-defined]
+        return True
+    if isinstance(exc, tuple(errors)):
+        exc.show()  # type: ignore[attr-defined]
+        return True
+    return False
 
 
 if __name__ == "__main__":
