@@ -48,11 +48,14 @@ def test_corpus_plants_every_kind_in_every_field():
     kinds = {c.kind for c in CANARIES}
     assert {"aws_access_key_id", "aws_secret_access_key", "google_api_key", "azure_key", "github_token",
             "huggingface_token", "openai_key", "anthropic_key", "slack_token", "stripe_key", "private_key",
-            "jwt", "env_secret", "bearer_token", "url_password"} <= kinds
+            "jwt", "env_secret", "bearer_token", "url_password", "basic_auth", "cli_password", "header_secret",
+            "discord_webhook", "docker_token", "gcp_private_key_id", "password_phrase",
+            "email", "phone", "ip_address", "payment_card"} <= kinds
     s = sessions[0]
     episode = s.episodes[0]
+    call = episode.messages[1].tool_calls[0]
     fields = [episode.messages[0].content, episode.messages[1].content, episode.messages[1].reasoning,
-              json.dumps(episode.messages[1].tool_calls[0].arguments), episode.messages[1].tool_calls[0].arguments_raw,
+              json.dumps(call.arguments["command"]), "\n".join(call.arguments["headers"]), call.arguments_raw,
               episode.messages[2].content, episode.messages[3].content, s.system_prompt, s.tools[0].description]
     assert all(CANARIES[0].value in f for f in fields)
     assert corpus.USER in s.cwd and corpus.USER in s.source and corpus.USER in s.warnings[0].path
@@ -62,7 +65,10 @@ def test_redaction_leaves_no_canary_in_sessions_or_report():
     out, report = redact_sessions(_sessions(), RedactOptions())
     assert corpus.leaks_in(_dump(out), CANARIES, "sessions") == []
     assert corpus.leaks_in(json.dumps(report.to_dict()), CANARIES, "report") == []
-    assert report.to_dict()["secrets"]["distinct_total"] >= len(CANARIES)
+    d = report.to_dict()
+    pii = sum(1 for c in CANARIES if c.kind in ("email", "phone", "ip_address", "payment_card"))
+    assert d["secrets"]["distinct_total"] >= len(CANARIES) - pii and d["pii"]["distinct_total"] >= pii
+    assert d["where"]["tool_argument_keys"] and d["where"]["tool_result"] and d["where"]["bash_execution"]
 
 
 @pytest.mark.parametrize("canary", CANARIES, ids=lambda c: f"{c.kind}-{c.value[:6]}")
@@ -87,7 +93,7 @@ def test_the_checker_fails_on_a_leaked_canary():
 
 def test_redaction_with_secrets_off_would_leak():
     """The test would catch a redactor that stopped working."""
-    out, _ = redact_sessions(_sessions(), RedactOptions(secrets=False, paths=False))
+    out, _ = redact_sessions(_sessions(), RedactOptions(secrets=False, paths=False, pii=False))
     assert len(corpus.leaks_in(_dump(out), CANARIES, "sessions")) == len(CANARIES) + 1
 
 
@@ -154,6 +160,20 @@ def test_prepare_output_logs_and_stdout_hold_no_canary(tmp_path, tiny_student, c
     decoded = "\n".join(tokenizer.decode(ids) for split in data.values() for ids in split["input_ids"])
     assert "<REDACTED:" in decoded  # the token ids were rendered from the redacted text
     assert corpus.leaks_in(decoded, CANARIES, "decoded input_ids") == []
+    # the rows read back as values (not only their bytes, in case Arrow ever compresses them)
+    rows = json.dumps([{k: v for k, v in row.items() if k not in ("input_ids", "assistant_masks")}
+                       for split in data.values() for row in split], default=str)
+    assert "<REDACTED:" in rows and corpus.leaks_in(rows, CANARIES, "dataset rows") == []
+    # every file prepare wrote was searched, and each is of a kind the byte search can read
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"train_episodes.jsonl", "eval_episodes.jsonl", "tools.json", "split.json", "student.json",
+            "prepare_stats.json", "redaction_report.json", "report.html"} <= written
+    assert any(name.startswith("dataset/") and name.endswith(".arrow") for name in written)
+    assert {Path(name).suffix for name in written} <= {".arrow", ".json", ".jsonl", ".html"}, written
+    tools = (out / "tools.json").read_text()
+    assert "<REDACTED:" in tools  # the secrets used as argument keys reached the inferred schema, redacted
+    html = (out / "report.html").read_text()
+    assert 'id="redaction"' in html and "tool_argument_keys" in html and "header_secret" in html
 
 
 @pytest.mark.slow

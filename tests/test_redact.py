@@ -176,13 +176,17 @@ def test_every_text_field_and_only_text_is_rewritten():
         cwd=f"/Users/alice/{GH}", system_prompt=f"sys {GH}", parent_ref=f"/Users/alice/{GH}.jsonl",
         warnings=(ReadWarning("bad_field", f"saw {GH}", "/Users/alice/s.jsonl", 1),),
     )
-    (out,), _ = redact_sessions([s])
+    (out,), report = redact_sessions([s])
     dumped = asdict(out)
     new_call = out.episodes[0].messages[1].tool_calls[0]
-    assert new_call.name == "bash_GH" and GH in new_call.arguments  # keys and tool names untouched
+    assert new_call.name == "bash_GH"  # tool names untouched (they are the tool's, not the user's)
+    assert new_call.arguments["<REDACTED:github_token:1>"] == "key kept"  # a secret used as a key goes too
     assert new_call.arguments["opts"]["env"][1:] == [3, True]
-    del new_call.arguments[GH]
     assert GH not in json.dumps(asdict(out.episodes[0].messages[1].tool_calls[0]))
+    where = report.to_dict()["where"]
+    assert where["tool_argument_keys"] == {"github_token": 1} and where["tool_arguments"] == {"github_token": 2}
+    assert set(where) >= {"user", "assistant_text", "reasoning", "tool_arguments_raw", "tool_result", "system_prompt",
+                          "session_metadata", "reader_warnings"}
     for field in ("cwd", "system_prompt", "parent_ref"):
         assert GH not in dumped[field] and "alice" not in dumped[field]
     assert GH not in json.dumps(dumped["warnings"]) and "alice" not in json.dumps(dumped["warnings"])
@@ -271,3 +275,130 @@ def test_tool_arguments_under_secret_keys_are_secrets():
     assert args["password"] == "<REDACTED:argument_secret:1>" and args["opts"]["api_key"] == "<REDACTED:argument_secret:2>"
     assert args["host"] == "db.internal" and args["auth"] is True
     assert out.episodes[0].messages[1].content == "connected to db.internal as postgres"  # a weak value stays local
+
+
+# --- commands, headers and prose that carry a password ---------------------
+
+@pytest.mark.parametrize("line, secret, kind", [
+    ("curl -sf -u deploy:Hx7pQ2rS9t https://api.example.com", "Hx7pQ2rS9t", "basic_auth"),
+    ('curl --user "ci:hunter" https://x.io', "hunter", "basic_auth"),
+    ("mysql -h db -u root -pS3cr3tPass shop", "S3cr3tPass", "cli_password"),
+    ("mysqldump -u admin -proot shop > dump.sql", "root", "cli_password"),
+    ("mysql --password=postgres shop", "postgres", "cli_password"),
+    ("docker login -u bot -p Rg9xLq2Zr7 registry.io", "Rg9xLq2Zr7", "cli_password"),
+    ("docker login --password=plainword registry.io", "plainword", "cli_password"),
+    ("echo 'Hunter2pass' | sudo -S apt-get update", "Hunter2pass", "cli_password"),
+    ('sudo -S true <<< "letmein99"', "letmein99", "cli_password"),
+    ('curl -H "X-Api-Key: 3f786850e387550fdab836ed7e6dc881" https://x.io', "3f786850e387550fdab836ed7e6dc881",
+     "header_secret"),
+    ("X-Auth-Token: tok9Zr7Lq2Xy4Wv", "tok9Zr7Lq2Xy4Wv", None),
+    ('{"x-goog-api-key": "Kq8Lm3Nz5Pr7St9V"}', "Kq8Lm3Nz5Pr7St9V", None),
+    ("https://discord.com/api/webhooks/123456789012345678/" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7" * 3,
+     "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7", "discord_webhook"),
+    ("echo dckr_pat_" + "Ab3dEf6hIj9kLm2nOp5qRs8tU" + " | docker login", "Ab3dEf6hIj9kLm2nOp5qRs8tU", "docker_token"),
+    ('{\\"private_key_id\\": \\"3f786850e387550fdab836ed7e6dc881de23001b\\"}', "3f786850e387550fdab836ed7e6dc881de23001b",
+     "gcp_private_key_id"),
+    ("private_key_id = '3f786850e387550fdab836ed7e6dc881de23001b'", "3f786850e387550fdab836ed7e6dc881de23001b",
+     "gcp_private_key_id"),
+    ("my password is hunter2xyz, thanks", "hunter2xyz", "password_phrase"),
+    ("The password for root was P@ss!word.", "P@ss!word", "password_phrase"),
+    ("the api key is ak39XzQ81p", "ak39XzQ81p", "password_phrase"),
+])
+def test_commands_headers_and_prose_that_carry_a_password(line, secret, kind):
+    out = redact(line)
+    assert secret not in out, out
+    assert kind is None or f"<REDACTED:{kind}:1>" in out, out
+
+
+COMMANDS_AND_PROSE_LEFT_ALONE = [
+    "git push -u origin main\ndocker run -u 1000:1000 img\ndocker run -u www-data:www-data img",
+    "mysql -p shop\nmysql -P3306 -h db -p\nmysql -u root -p\"$DB_PASS\" shop",
+    "docker login --password-stdin registry.io\ndocker login -p \"$TOKEN\" registry.io",
+    "echo \"$PASSWORD\" | sudo -S apt-get update\necho done | sudo tee /etc/x",
+    "max-tokens: 4096\ncontent-type: application/json\nx-request-id: abc",
+    "headers = {'Authorization': auth_header_v4}",
+    "password is required\npassword: string\npassword: getpass()\nPassword: Sorry, try again.",
+    "the token is valid\npassword: user.password\npasswd: files systemd",
+]
+
+
+@pytest.mark.parametrize("text", COMMANDS_AND_PROSE_LEFT_ALONE)
+def test_commands_and_prose_without_a_password_are_left_alone(text):
+    assert redact(text) == text
+
+
+def test_secret_named_header_keys_in_arguments_are_secrets():
+    call = ToolCall(id="c", name="http", arguments={"headers": {"X-Api-Key": "plainvalue", "Authorization": "tokenish"}})
+    (out,), _ = redact_sessions([session(Message(role="assistant", tool_calls=(call,), trainable=True))])
+    headers = out.episodes[0].messages[0].tool_calls[0].arguments["headers"]
+    assert headers == {"X-Api-Key": "<REDACTED:argument_secret:1>", "Authorization": "<REDACTED:argument_secret:2>"}
+
+
+# --- personal data -----------------------------------------------------------
+
+@pytest.mark.parametrize("text, kind, value", [
+    ("Author: Jane Roe <jane.roe+git@corp-mail.co.uk>", "email", "jane.roe+git@corp-mail.co.uk"),
+    ("12345+alice@users.noreply.github.com", "email", "12345+alice@users.noreply.github.com"),
+    ("call +44 20 7946 0958 today", "phone", "+44 20 7946 0958"),
+    ("or (415) 555-2671", "phone", "(415) 555-2671"),
+    ("or 415-555-2671.", "phone", "415-555-2671"),
+    ("sms +14155552671", "phone", "+14155552671"),
+    ("Connected to 93.184.216.34:443", "ip_address", "93.184.216.34"),
+    ("bare 1.2.30.4 here", "ip_address", "1.2.30.4"),
+    ("inet6 2a00:1450:4001:82b::200e/64", "ip_address", "2a00:1450:4001:82b::200e"),
+    ("card 4111 1111 1111 1111 exp 12/29", "payment_card", "4111 1111 1111 1111"),
+    ("amex 3782-822463-10005", "payment_card", "3782-822463-10005"),
+    ("pan=5555555555554444", "payment_card", "5555555555554444"),
+])
+def test_personal_data_is_replaced_by_default(text, kind, value):
+    out = redact(text)
+    assert value not in out and f"<REDACTED:{kind}:1>" in out, out
+    assert redact(text, pii=False) == text
+
+
+PII_LEFT_ALONE = [
+    "ssh git@github.com\ngit clone git@gitlab.com:org/repo.git\nnoreply@github.com root@localhost",
+    "mail me at someone@example.com or x@y.test\nimg src=icon@2x.png\nlodash@4.17.21 @types/node@20.1.0",
+    "y = x@self.weight.T\n@pytest.mark.parametrize('a', [1])\nhttps://bob@gitlab.com/x",
+    "listen 127.0.0.1:8000 0.0.0.0 10.0.0.12 192.168.1.20 172.16.4.2 169.254.0.1 ::1 fe80::1 2001:db8::1",
+    "ping 8.8.8.8 && dig @1.1.1.1 example.com",
+    "version 1.2.3.4 v1.2.3.4 pkg-1.2.3.4 1.2.3.4.5 ==1.2.3.4 1.2.3.4-rc1 '1.0.0.0' 3.5.0.1",
+    'd="M 2.874.118 3.176.77.84 1.235"',
+    "std::vector<int> abc::def 12:34:56 aa:bb:cc:dd:ee:ff",
+    "id 4155552671 date 2024-05-01 ts 1715000000000 snowflake 1234567890123456789",
+    "ps: 13143 190 0.0 4341720 550676 ?\nx = 4111111111111112\ny = 2818953098830*x**28 + 4111111111111111*z",
+    "@@ -12,7 +12,8 @@ +12 -3\n4111 1111 1111 1112",
+]
+
+
+@pytest.mark.parametrize("text", PII_LEFT_ALONE)
+def test_what_is_not_personal_data_is_left_alone(text):
+    assert redact(text) == text
+
+
+def test_luhn():
+    from tracetune.prepare.redact_pii import luhn
+
+    assert luhn("4111111111111111") and luhn("378282246310005") and not luhn("4111111111111112")
+
+
+def test_report_counts_kinds_and_fields_never_values():
+    call = ToolCall(id="c", name="bash", arguments={"command": f"echo {GH}", f"{GH}": True})
+    s = session(Message(role="user", content="I am jane.roe@corp-mail.com, my password is hunter2xyz"),
+                Message(role="assistant", content="ok", tool_calls=(call,), trainable=True),
+                Message(role="tool", tool_call_id="c", content="from 93.184.216.34 in /home/alice/x"),
+                Message(role="user", content=f"Summary: {GH}", origin="compactionSummary"))
+    _, report = redact_sessions([s])
+    d = report.to_dict()
+    assert d["pii"]["by_kind"] == {"email": 1, "ip_address": 1} and d["options"]["pii"] is True
+    assert d["secrets"]["by_kind"] == {"github_token": 3, "password_phrase": 1}
+    assert d["where"] == {
+        "user": {"email": 1, "password_phrase": 1},
+        "tool_arguments": {"github_token": 1},
+        "tool_argument_keys": {"github_token": 1},
+        "tool_result": {"home_path": 1, "ip_address": 1},
+        "summary": {"github_token": 1},
+    }
+    text = json.dumps(d)
+    for value in (GH, "jane.roe", "hunter2xyz", "93.184", "alice"):
+        assert value not in text

@@ -1,9 +1,10 @@
 """Privacy before anything is rendered: secrets out, home directories anonymised.
 
 ``redact_sessions`` rewrites every text a Session carries: message content,
-reasoning, tool-call arguments (string values, recursively; keys and tool
+reasoning, tool-call arguments (keys and string values, recursively; tool
 names untouched), raw arguments, the session's cwd, source, parent reference,
-system prompt, tool descriptions, and reader warnings (they quote paths).
+system prompt, tool descriptions and schemas, and reader warnings (they quote
+paths). A secret used as a JSON key (``{"ghp_...": true}``) goes like any other.
 
 Secrets become typed, numbered placeholders (``<REDACTED:github_token:1>``):
 the same value gets the same placeholder in every session, so a model still
@@ -17,6 +18,13 @@ A tool-call argument whose key names a secret (``{"password": "..."}``) is a
 secret as a whole (kind ``argument_secret``) unless it looks like code or a
 placeholder.
 
+Personal data (``RedactOptions.pii``, on by default): e-mail addresses, phone
+numbers, public IP addresses and payment card numbers (``redact_pii`` says
+what is left alone: role addresses, private IPs, version numbers...).
+
+The report counts what was replaced by kind and by field (user text, tool
+arguments, tool results...), never a value.
+
 Home directories (``/Users/alice``, ``/home/alice``, ``C:\\Users\\alice``)
 become ``RedactOptions.home`` (Windows homes keep their drive and separators);
 the user names seen in them are replaced where they stand alone too, as far as
@@ -28,8 +36,9 @@ random-looking string. Git shas, UUIDs, hashes and base64 images are not
 touched (the entropy plugins are off unless ``high_entropy``); values next to
 secret-sounding names are dropped when they look like code (``get_token()``,
 ``os.environ``, ``${VAR}``, ``<token>``). A secret with no recognisable shape
-and no telling name around it (a bare password pasted into a chat) is missed;
-use ``extra_patterns`` or ``usernames`` for what you know is there.
+and no telling name around it (a bare password pasted into a chat, or
+``my password is swordfish``: a plain word after "password is" reads as prose)
+is missed; use ``extra_patterns`` or ``usernames`` for what you know is there.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tracetune.conversation.types import Session
 from tracetune.prepare import redact_plugins
+from tracetune.prepare.redact_pii import PII_KINDS, pii_hits
 from tracetune.prepare.redact_patterns import (
     CONTEXT_PATTERNS,
     TYPED_PATTERNS,
@@ -54,7 +64,7 @@ from tracetune.prepare.redact_patterns import (
     strong_value,
 )
 from tracetune.prepare.redact_paths import HomePaths
-from tracetune.prepare.redact_walk import collect_arguments, collect_texts, keyed_strings, map_session
+from tracetune.prepare.redact_walk import FIELDS, collect_arguments, collect_texts, keyed_strings, map_session
 
 
 class RedactOptions(BaseModel):
@@ -67,6 +77,16 @@ class RedactOptions(BaseModel):
     detect_secrets: bool = Field(True, description="Run detect-secrets' plugins after tracetune's own patterns.")
     high_entropy: bool = Field(
         False, description="Also redact quoted high-entropy strings (catches unknown key formats, hits hashes too)."
+    )
+    pii: bool = Field(
+        True,
+        description=(
+            "Also replace personal data: e-mail addresses, phone numbers, public IP addresses, payment card numbers. "
+            "On by default: the traces are the user's own but the model trained on them may be published, and a "
+            "model can repeat what it saw; the cost is a placeholder where an address was (in git logs and package "
+            "metadata too), and role addresses (noreply@, git@), example domains, private and loopback IPs and "
+            "version numbers are left alone. Turn off for a model that stays private and must write real addresses."
+        ),
     )
     home: str = Field("/home/user", description="What a POSIX home directory (/Users/NAME, /home/NAME) becomes.")
     user: str = Field("user", description="What a user name becomes (also inside Windows homes).")
@@ -105,6 +125,7 @@ class RedactionReport:
     chars: int = 0
     occurrences: Counter = field(default_factory=Counter)  # kind -> replacements (per distinct text)
     distinct: Counter = field(default_factory=Counter)  # kind -> distinct values
+    where: dict[str, Counter] = field(default_factory=dict)  # field -> kind -> replacements (per message)
     home_paths: int = 0
     usernames_found: int = 0
     username_mentions: int = 0
@@ -120,17 +141,18 @@ class RedactionReport:
         return self.redactor.apply(text) if self.redactor is not None and text else text
 
     def to_dict(self) -> dict[str, Any]:
+        """Counts only. ``where``: field -> kind -> replacements, counted once per message (a
+        shared prefix once) and per field, so a text repeated in many messages counts in each."""
+        secret = {k for k in self.occurrences if k not in PII_KINDS}
+        pii = {k for k in self.occurrences if k in PII_KINDS}
         return {
             "sessions": self.sessions,
             "sessions_changed": self.sessions_changed,
             "texts_scanned": self.texts,
             "chars_scanned": self.chars,
-            "secrets": {
-                "total": sum(self.occurrences.values()),
-                "distinct_total": sum(self.distinct.values()),
-                "by_kind": dict(sorted(self.occurrences.items())),
-                "distinct_by_kind": dict(sorted(self.distinct.items())),
-            },
+            "secrets": self._counts(secret),
+            "pii": self._counts(pii),
+            "where": {f: dict(sorted(c.items())) for f, c in sorted(self.where.items(), key=_field_order) if c},
             "paths": {
                 "home_paths": self.home_paths,
                 "usernames_found": self.usernames_found,
@@ -140,12 +162,20 @@ class RedactionReport:
             "seconds": round(self.seconds, 3),
         }
 
+    def _counts(self, kinds: set[str]) -> dict[str, Any]:
+        return {
+            "total": sum(self.occurrences[k] for k in kinds),
+            "distinct_total": sum(self.distinct[k] for k in kinds),
+            "by_kind": {k: self.occurrences[k] for k in sorted(kinds)},
+            "distinct_by_kind": {k: self.distinct[k] for k in sorted(kinds) if self.distinct[k]},
+        }
+
     def _options(self) -> dict[str, Any]:
         """Switches and how many user-given values there were (never the values: names are private)."""
         if self.redactor is None:
             return {}
         o = self.redactor.options
-        flags = ("secrets", "paths", "detect_secrets", "high_entropy", "standalone_usernames", "numbered")
+        flags = ("secrets", "pii", "paths", "detect_secrets", "high_entropy", "standalone_usernames", "numbered")
         out: dict[str, Any] = {name: getattr(o, name) for name in flags}
         out.update(extra_patterns=len(o.extra_patterns), allowlist=len(o.allowlist), usernames=len(o.usernames))
         return out
@@ -165,6 +195,7 @@ class Redactor:
         self._allow = set(self.options.allowlist)
         self._spans: dict[str, list[Span]] = {}
         self._done: dict[str, str] = {}
+        self._found: dict[str, Counter] = {}  # text -> kind -> replacements made in it
         self._placeholders: dict[str, str] = {}
         self._numbers: Counter = Counter()
         self._used: set[str] = set()
@@ -179,7 +210,7 @@ class Redactor:
             return
         self.report.texts += 1
         self.report.chars += len(text)
-        spans = self._detect(text) if self.options.secrets else []
+        spans = self._detect(text) if self.options.secrets or self.options.pii else []
         self._spans[text] = spans
         for _, _, kind, value in spans:
             self._placeholder(value, kind)
@@ -201,16 +232,20 @@ class Redactor:
         self._placeholder(value, kind)
 
     def _detect(self, text: str) -> list[Span]:
-        """Spans by tier: typed tokens, then context patterns, then detect-secrets, each filling gaps only."""
-        low = text.lower()
-        typed = [(a, b, p.kind, v) for p in TYPED_PATTERNS + self._extra for a, b, v in p.spans(text, low)]
-        context = [(a, b, classify(v, p.kind), v) for p in CONTEXT_PATTERNS for a, b, v in p.spans(text, low)]
-        spans = _fill(_fill([], typed), context)
-        if self.options.detect_secrets:
-            plugins = list(redact_plugins.token_plugin_hits(text)) + list(redact_plugins.keyword_hits(text))
-            if self.options.high_entropy:
-                plugins += redact_plugins.entropy_hits(text)
-            spans = _fill(spans, plugins)
+        """Spans by tier: typed tokens, context patterns, detect-secrets, then personal data, each filling gaps only."""
+        spans: list[Span] = []
+        if self.options.secrets:
+            low = text.lower()
+            typed = [(a, b, p.kind, v) for p in TYPED_PATTERNS + self._extra for a, b, v in p.spans(text, low)]
+            context = [(a, b, classify(v, p.kind), v) for p in CONTEXT_PATTERNS for a, b, v in p.spans(text, low)]
+            spans = _fill(_fill([], typed), context)
+            if self.options.detect_secrets:
+                plugins = list(redact_plugins.token_plugin_hits(text)) + list(redact_plugins.keyword_hits(text))
+                if self.options.high_entropy:
+                    plugins += redact_plugins.entropy_hits(text)
+                spans = _fill(spans, plugins)
+        if self.options.pii:
+            spans = _fill(spans, pii_hits(text))
         return spans
 
     def _placeholder(self, value: str, kind: str) -> str | None:
@@ -233,11 +268,18 @@ class Redactor:
             self.learn(text)
         done = self._done.get(text)
         if done is None:
-            done = self._replace_paths(self._replace_secrets(text))
+            found: Counter = Counter()
+            done = self._replace_paths(self._replace_secrets(text, found), found)
             self._done[text] = done
+            if found:
+                self._found[text] = found
         return done
 
-    def _replace_secrets(self, text: str) -> str:
+    def found_in(self, text: str) -> Counter | None:
+        """kind -> replacements ``apply`` made in ``text`` (``home_path`` and ``user_name`` for paths)."""
+        return self._found.get(text)
+
+    def _replace_secrets(self, text: str, found: Counter) -> str:
         spans = self._spans.get(text, [])
         if self._strong:
             spans = _fill(spans, list(self._strong_spans(text)))
@@ -249,6 +291,7 @@ class Redactor:
             out.append(text[last:start])
             out.append(placeholder)
             self.report.occurrences[kind] += 1
+            found[kind] += 1
             if value not in self._used:
                 self._used.add(value)
                 self.report.distinct[kind] += 1
@@ -280,15 +323,27 @@ class Redactor:
                 for start, end in redact_plugins.whole_tokens(text, value, match.start())
             )
 
-    def _replace_paths(self, text: str) -> str:
-        return self.paths.apply(text) if self.options.paths else text
+    def _replace_paths(self, text: str, found: Counter) -> str:
+        if not self.options.paths:
+            return text
+        homes, mentions = self.paths.home_paths, self.paths.mentions
+        text = self.paths.apply(text)
+        for kind, count in (("home_path", self.paths.home_paths - homes), ("user_name", self.paths.mentions - mentions)):
+            if count:
+                found[kind] += count
+        return text
 
 
 _TYPED_KINDS = frozenset(p.kind for p in TYPED_PATTERNS)
 _SECRET_KEY = re.compile(
-    r"(?i)(?:password|passwd|passphrase|secret|token|api_?key|access_?key|private_?key|credentials?|auth)$"
+    r"(?i)(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth"
+    r"|authorization)$"
 )
 _FEW_VALUES = 16
+
+
+def _field_order(item: tuple[str, Counter]) -> tuple[int, str]:
+    return (FIELDS.index(item[0]) if item[0] in FIELDS else len(FIELDS), item[0])
 
 
 def _alternation(values: Iterable[str]) -> re.Pattern[str]:
@@ -322,7 +377,7 @@ def redact_sessions(
     sessions = list(sessions)
     redactor = Redactor(options)
     opts = redactor.options
-    if not (opts.secrets or opts.paths):
+    if not (opts.secrets or opts.paths or opts.pii):
         redactor.report.sessions = len(sessions)
         return sessions, redactor.report
     for text in collect_texts(sessions):
@@ -335,10 +390,12 @@ def redact_sessions(
     for session in sessions:
         changed = False
 
-        def rewrite(text: str) -> str:
+        def rewrite(text: str, where: str) -> str:
             nonlocal changed
             new = redactor.apply(text)
-            changed = changed or new != text
+            if new != text:
+                changed = True
+                report.where.setdefault(where, Counter()).update(redactor.found_in(text) or {})
             return new
 
         out.append(map_session(session, rewrite))

@@ -7,6 +7,13 @@ goes. Typed token patterns come first: when two patterns claim the same text,
 the earlier one names the kind. Context patterns (assignments, headers, URL
 passwords, CLI flags) pass their value through ``plausible_value`` so that
 code such as ``token = get_token()`` or ``PASSWORD=${PASSWORD}`` is left alone.
+
+Commands that take a password in a known place (``curl -u user:X``,
+``mysql -pX``, ``docker login -p X``, ``echo X | sudo -S``) accept any value
+there but variables and placeholders (``explicit_value``); secret-named
+headers (``X-Api-Key: ...``) need a digit in the value; a password named in
+prose (``my password is X``, ``password: X``) needs a digit or a symbol, so
+that sentences and type annotations stay (``phrase_value``).
 """
 
 from __future__ import annotations
@@ -78,7 +85,11 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
     _p("google_api_key", _B + r"AIza[0-9A-Za-z_\-]{35}" + _E, "aiza"),
     _p("google_oauth_secret", _B + r"GOCSPX-[A-Za-z0-9_\-]{20,}" + _E, "gocspx-"),
     _p("google_oauth_token", _B + r"ya29\.[0-9A-Za-z_\-]{20,}" + _E, "ya29."),
-    _p("gcp_private_key_id", r"\"private_key_id\"\s*:\s*\"(?P<s>[0-9a-f]{40})\"", "private_key_id"),
+    _p(  # a service-account JSON's key id, quoted, JSON-escaped (inside a tool result) or in YAML/TOML
+        "gcp_private_key_id",
+        r"private_key_id\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<s>[0-9a-f]{40})(?![0-9A-Za-z])",
+        "private_key_id",
+    ),
     _p("azure_key", r"(?:AccountKey|SharedAccessKey)=(?P<s>[A-Za-z0-9+/]{40,}={0,2})", "accountkey= sharedaccesskey="),
     _p("azure_key", r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})", "sig="),
     _p("azure_key", _B + r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}" + _E, "q~"),
@@ -100,6 +111,12 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
     ),
     _p("slack_token", _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _E, "xox"),
     _p("slack_token", _B + r"xapp-\d-[A-Za-z0-9\-]{10,}" + _E, "xapp-"),
+    _p(  # the id and the token: together they let anyone post
+        "discord_webhook",
+        r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/(?P<s>\d{15,22}/[A-Za-z0-9_\-]{40,})",
+        "discord",
+    ),
+    _p("docker_token", _B + r"dckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}" + _E, "dckr_"),
     _p("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows)/(?P<s>[A-Za-z0-9_/]{20,})", "hooks.slack"),
     _p("stripe_key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E, "_live_ _test_"),
     _p("stripe_key", _B + r"whsec_[A-Za-z0-9]{24,}" + _E, "whsec_"),
@@ -116,7 +133,7 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
     ),
 )
 
-CONTEXT_PATTERNS: tuple[SecretPattern, ...] = (
+_GENERIC_CONTEXT: tuple[SecretPattern, ...] = (
     _p(
         "bearer_token",
         # after "Bearer", or an Authorization header whose value is quoted or has a scheme
@@ -154,6 +171,69 @@ CONTEXT_PATTERNS: tuple[SecretPattern, ...] = (
     ),
 )
 
+# Commands whose flags take a password: the value is one whatever it looks like (a word, a number),
+# unless it is a variable or a placeholder (``explicit_value``). ``[^\n|;&]*?``: same command.
+_CMD_ARGS = r"\b[^\n|;&]*?\s"
+_ARG_VALUE = r"(?P<q>\\?[\"']?)(?P<s>[^\s\"'\\]+)(?P=q)(?=[\s\"'\\;|&)]|$)"
+
+_COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
+    _p(  # curl -u user:password, curl --user=user:password, httpie -a user:password
+        "basic_auth",
+        r"\b(?:curl|https?)" + _CMD_ARGS + r"(?:-u[ \t]*|--user(?:[ \t]+|=)|-a[ \t]*|--auth(?:[ \t]+|=))"
+        r"(?P<q>\\?[\"']?)[^\s:\"'\\]+:(?P<s>[^\s\"'\\]+)(?P=q)(?=[\s\"'\\;|&)]|$)",
+        "curl http",
+        check=lambda v: explicit_value(v),
+    ),
+    _p(  # mysql -pPASSWORD (glued: "-p db" prompts and names a database), mysql --password=PASSWORD
+        "cli_password",
+        r"\b(?:mysql(?:dump|admin|import|check|show|slap|sh)?|mariadb(?:-dump|-admin)?)" + _CMD_ARGS
+        + r"(?:-p|--password=)" + _ARG_VALUE,
+        "mysql mariadb",
+        check=lambda v: explicit_value(v),
+    ),
+    _p(  # docker login -p PASSWORD / --password PASSWORD (not --password-stdin), and its cousins
+        "cli_password",
+        r"\b(?:docker|podman|buildah|skopeo|nerdctl|oras|helm[ \t]+registry)[ \t]+login" + _CMD_ARGS
+        + r"(?:-p[ \t]*|--password(?:[ \t]+|=))" + _ARG_VALUE,
+        "login",
+        check=lambda v: explicit_value(v),
+    ),
+    _p(  # echo 'PASSWORD' | sudo -S ...
+        "cli_password",
+        r"\b(?:echo|printf)[ \t]+(?:-[neE]+[ \t]+)?(?P<q>[\"']?)(?P<s>[^\"'\n|;&]+?)(?P=q)[ \t]*\|[ \t]*"
+        r"sudo\b[^\n|;&]*?[ \t]-[A-Za-z]*S(?![\w-])",
+        "sudo",
+        check=lambda v: explicit_value(v),
+    ),
+    _p(  # sudo -S ... <<< 'PASSWORD'
+        "cli_password",
+        r"\bsudo\b[^\n|;&]*?[ \t]-[A-Za-z]*S(?![\w-])[^\n|;&]*?<<<[ \t]*" + _ARG_VALUE,
+        "sudo",
+        check=lambda v: explicit_value(v),
+    ),
+    _p(  # X-Api-Key: VALUE, X-Auth-Token: VALUE, Authorization: VALUE (a header line, or "name": "value")
+        # A quoted name needs a quoted value: {'Authorization': auth_header} is a variable.
+        "header_secret",
+        r"(?i)(?<![\w-])(?:proxy-)?(?:authorization|api-?key|(?:[a-z0-9]+-)+(?:api-?key|(?:auth|access|secret|"
+        r"subscription|private|session)-?key|token|secret|auth))"
+        r"(?:(?P<q>\\?[\"'])[ \t]*:[ \t]*\\?[\"']|:[ \t]*)(?:(?:bearer|token|basic|digest)[ \t]+)?"
+        r"(?P<s>[A-Za-z0-9_\-.~+/]{8,}=*)(?![A-Za-z0-9_\-.~+/=])",
+        "authorization key token secret auth",
+        check=lambda v: plausible_value(v, min_length=8) and any(c.isdigit() for c in v),
+    ),
+    _p(  # prose: "my password is hunter2xyz", "the db password: ...", "password for root was ..."
+        "password_phrase",
+        r"(?i)(?<![\w-])(?:(?:password|passwd|passphrase|passcode)(?:[ \t]+for[ \t]+[^\s:]{1,40})?"
+        r"(?:[ \t]+(?:is|was)|[ \t]*:)|(?:api[ _-]?key|token|secret)[ \t]+(?:is|was))[ \t]+"
+        r"(?P<q>[\"'`]?)(?P<s>[^\s\"'`]+?)(?P=q)(?=[\s\"'`,;)]|[.!?](?:\s|$)|$)",
+        "pass token secret key",
+        check=lambda v: phrase_value(v),
+    ),
+)
+
+# The generic ones first: they name the kind where both claim a value (``--password=X`` is ``cli_secret``).
+CONTEXT_PATTERNS: tuple[SecretPattern, ...] = _GENERIC_CONTEXT + _COMMAND_CONTEXT
+
 _PLACEHOLDER_WORDS = re.compile(
     r"(?i)^(?:x+|\*+|\.+|-+|null|none|nil|true|false|undefined|redacted|changeme|example|value|"
     r"(?:your|my)[_\-].*|.*[_\-]here|.*[_\-](?:key|token|secret|password)|secret|password|token|api[_\-]?key|"
@@ -186,6 +266,36 @@ def plausible_value(value: str, min_length: int = 6, allow_words: bool = False) 
     if allow_words and "." not in value:
         return True
     return not _IDENTIFIER_CHAIN.match(value)
+
+
+def explicit_value(value: str, min_length: int = 3) -> bool:
+    """A value typed where only a password can go (``mysql -pX``, ``curl -u user:X``, ``echo X | sudo -S``).
+
+    Words and numbers count (``-proot``, ``-p123456``); variables, command
+    substitutions, placeholders and masked or redacted values do not.
+    """
+    if len(value) < min_length or "REDACTED" in value or _MASKED.search(value):
+        return False
+    if value[0] in "$%<{`" or "$(" in value or "${" in value:
+        return False
+    return not _PLACEHOLDER_WORDS.match(value)
+
+
+_CODE_CHARS = re.compile(r"[()\[\]{}<>$\\]|::")
+_PASSWORD_CHARS = re.compile(r"[0-9!@#%^&*+=?~]")
+
+
+def phrase_value(value: str) -> bool:
+    """A password named in prose (``my password is X``): not a plain word, not code, not a path.
+
+    It must hold a digit or a symbol such as ``!@#%&*`` (``hunter2xyz``,
+    ``P@ssw0rd``): ``password is required``, ``password: string`` or
+    ``password: user.password`` are sentences and code. A password that is a
+    plain dictionary word is missed (see the module docstring of ``redact``).
+    """
+    if not explicit_value(value, min_length=4) or _CODE_CHARS.search(value) or _PATH_LIKE.match(value):
+        return False
+    return "://" not in value and bool(_PASSWORD_CHARS.search(value))
 
 
 def strong_value(value: str) -> bool:

@@ -5,6 +5,11 @@ histograms (inline SVG), the chat template audit, kept/dropped turns by reason, 
 rendered examples with the supervised tokens highlighted (from the supervised
 character spans the mask was built from). Self-contained: no scripts, no
 network.
+
+The redaction section comes from ``redaction_report.json`` (passed in, or
+read from beside the report): what was replaced by kind and by the field it
+was found in, home paths and user names. Counts only: that file never holds a
+value, and nothing else of it is shown.
 """
 
 from __future__ import annotations
@@ -113,9 +118,51 @@ def _runs(ids: list[int], mask: list[int]):
             start = j
 
 
+def redaction_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The redaction report's counts as table rows (kinds, fields); None without a report."""
+    if not report:
+        return None
+    kinds = []
+    for group in ("secrets", "pii"):
+        part = report.get(group) or {}
+        for kind, count in (part.get("by_kind") or {}).items():
+            distinct = (part.get("distinct_by_kind") or {}).get(kind, 0)
+            kinds.append({"kind": kind, "group": "personal data" if group == "pii" else "secret",
+                          "count": count, "distinct": distinct})
+    kinds.sort(key=lambda k: (-k["count"], k["kind"]))
+    fields = [
+        {"field": name, "total": sum(counts.values()),
+         "kinds": ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+        for name, counts in (report.get("where") or {}).items()
+    ]
+    top = max((k["count"] for k in kinds), default=0) or 1
+    for k in kinds:
+        k["pct"] = round(100 * k["count"] / top, 1)
+    return {
+        "sessions": report.get("sessions", 0),
+        "sessions_changed": report.get("sessions_changed", 0),
+        "secrets": (report.get("secrets") or {}).get("total", 0),
+        "secrets_distinct": (report.get("secrets") or {}).get("distinct_total", 0),
+        "pii": (report.get("pii") or {}).get("total", 0),
+        "pii_on": (report.get("options") or {}).get("pii"),
+        "paths": report.get("paths") or {},
+        "kinds": kinds,
+        "fields": fields,
+    }
+
+
 def write_report(
-    path: Path, stats: dict[str, Any], rows: dict[str, Rows], tokenizer, examples: int, audit: dict[str, Any] | None = None
+    path: Path,
+    stats: dict[str, Any],
+    rows: dict[str, Rows],
+    tokenizer,
+    examples: int,
+    audit: dict[str, Any] | None = None,
+    redaction: dict[str, Any] | None = None,
 ) -> None:
+    """Render ``report.html``; ``redaction`` defaults to the ``redaction_report.json`` beside ``path``."""
+    if redaction is None and (path.parent / "redaction_report.json").is_file():
+        redaction = json.loads((path.parent / "redaction_report.json").read_text("utf-8"))
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     source = resources.files("tracetune.prepare").joinpath("templates", "report.html.jinja").read_text("utf-8")
     template = env.from_string(source)
@@ -130,6 +177,7 @@ def write_report(
         tool_bars=_bars(stats["tool_calls_supervised"]),
         examples=_examples(rows["train"], tokenizer, examples) + _examples(rows["eval"], tokenizer, 1),
         audit=audit,
+        redaction=redaction_view(redaction),
     )
     path.write_text(html, encoding="utf-8")
 

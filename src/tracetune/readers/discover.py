@@ -4,17 +4,22 @@ Directories are walked recursively (pi's ``~/.pi/agent/sessions/--cwd--/``
 layout, Claude Code's ``~/.claude/projects/<project>/``, Codex's
 ``~/.codex/sessions/YYYY/MM/DD/``), taking ``*.jsonl`` and ``*.jsonl.gz``.
 A file that cannot be read is recorded as an error for that file; the
-others are still read.
+others are still read. Symlinked files are followed, symlinked directories
+inside a walked directory are not (so a symlink loop cannot trap the walk).
+FIFOs, sockets, devices, broken symlinks and symlink loops (given as a path,
+or met with a session file's name during a walk) are recorded as errors
+("skipped") without being opened.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tracetune.conversation.types import ReadWarning, Session
+from tracetune.conversation.types import Message, ReadWarning, Session
 from tracetune.errors import TracetuneError, UnreadableFileError
+from tracetune.readers.base import MAX_DEPTH, deeper_than, not_regular
 from tracetune.readers.hub import ResolvedSource, is_hub_uri, resolve_hub_source
 from tracetune.readers.registry import detect_format, reader_for
 
@@ -26,24 +31,48 @@ def is_session_file(path: Path) -> bool:
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Session files under the given paths, sorted, each once."""
+    """Session files under the given paths, sorted, each once (see ``discover_files`` for what is skipped)."""
+    return discover_files(paths)[0]
+
+
+def discover_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileError]]:
+    """Session files under the given paths (sorted, each once), and the paths skipped unopened with why.
+
+    A given path that does not exist at all is a ``TracetuneError`` (a typo);
+    one that exists but is no regular file is skipped.
+    """
     found: list[Path] = []
+    skipped: list[FileError] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_session_file(p))
-        elif path.exists():
-            found.append(path)
+            for p in sorted(path.rglob("*")):
+                if is_session_file(p) and not p.is_file():
+                    why = not_regular(p)
+                    if why and why != "is a directory":
+                        skipped.append(FileError(str(p), f"{p}: {why}; skipped"))
+                elif is_session_file(p):
+                    found.append(p)
+        elif path.exists() or path.is_symlink():
+            why = not_regular(path)
+            if why:
+                skipped.append(FileError(str(path), f"{path}: {why}; skipped"))
+            else:
+                found.append(path)
         else:
             raise TracetuneError(f"{path}: no such file or directory")
     seen: set[Path] = set()
     unique = []
     for p in found:
-        key = p.resolve()
+        try:
+            key = p.resolve()
+        except (OSError, RuntimeError):  # a loop that appeared since
+            key = p.absolute()
         if key not in seen:
             seen.add(key)
             unique.append(p)
-    return unique
+    named = {str(Path(e.path).absolute()): e for e in skipped}  # each skipped path once too
+    return unique, list(named.values())
 
 
 @dataclass
@@ -66,7 +95,37 @@ class ReadResult:
 
 def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[Session]]:
     name = fmt or detect_format(path)
-    return name, reader_for(name).read(path)
+    return name, [_shallow(s) for s in reader_for(name).read(path)]
+
+
+def _shallow(session: Session) -> Session:
+    """``session`` without tool-call arguments nested deeper than ``MAX_DEPTH`` (each dropped with a warning).
+
+    Lines that deep are skipped while parsing; this catches arguments a reader
+    parsed out of a JSON string (Codex, messages), which code downstream
+    (redaction, templates) would otherwise overflow on.
+    """
+    deep = {id(c) for e in session.episodes for m in e.messages for c in m.tool_calls
+            if deeper_than(c.arguments, MAX_DEPTH)}
+    if not deep:
+        return session
+    done: dict[int, Message] = {}
+    warnings = list(session.warnings)
+
+    def message(m: Message) -> Message:
+        if id(m) not in done:
+            calls = []
+            for c in m.tool_calls:
+                if id(c) in deep:
+                    warnings.append(ReadWarning("bad_arguments", f"the arguments of tool call {c.id} ({c.name}) nest "
+                                                f"deeper than {MAX_DEPTH} levels; dropped", session.source))
+                    c = replace(c, arguments={}, arguments_raw=None)
+                calls.append(c)
+            done[id(m)] = replace(m, tool_calls=tuple(calls))
+        return done[id(m)]
+
+    episodes = tuple(replace(e, messages=tuple(message(m) for m in e.messages)) for e in session.episodes)
+    return replace(session, episodes=episodes, warnings=tuple(warnings))
 
 
 def resolve_sources(paths: Iterable[str | Path], token: str | None = None) -> tuple[list[Path], list[ResolvedSource]]:
@@ -91,15 +150,19 @@ def read_paths(
 ) -> ReadResult:
     """Read every session file under ``paths`` (local, or ``hf://datasets/...``).
 
-    Unreadable files become ``errors``; the others are still read.
+    Unreadable and skipped files become ``errors`` (one line each); the others are still read.
     """
     local, sources = resolve_sources(paths, token=token)
     result = ReadResult(sources=sources)
-    for path in discover(local):
+    files, skipped = discover_files(local)
+    result.errors.extend(skipped)
+    for path in files:
         try:
             name, sessions = read_file(path, fmt)
         except UnreadableFileError as exc:
             result.errors.append(FileError(str(path), str(exc)))
+        except RecursionError:  # a reader's own parsing (arguments held as a JSON string) went too deep
+            result.errors.append(FileError(str(path), f"{path}: holds JSON nested too deeply to read; skipped"))
         else:
             result.formats[str(path)] = name
             result.sessions.extend(sessions)
