@@ -11,7 +11,7 @@ from tracetune.demo.practice import practice_tasks
 from tracetune.demo.teacher import generate_demo_traces
 from tracetune.eval.live.tasks import load_tasks
 from tracetune.eval.live.tools import WorkspaceTools
-from tracetune.eval.sandbox import SandboxLimits, bwrap_path
+from tracetune.eval.sandbox import SandboxLimits, bwrap_problem
 
 
 def test_practice_tasks_are_deterministic_unique_and_varied():
@@ -43,14 +43,14 @@ def test_practice_tasks_stay_apart_from_the_held_out_tasks():
 @pytest.mark.parametrize("task", practice_tasks(30, seed=0), ids=lambda t: t.id)
 def test_reference_fix_passes_and_unfixed_code_fails(task, tmp_path):
     limits = SandboxLimits(timeout_s=20)
-    unsandboxed = bwrap_path() is None
+    mode = "bwrap" if bwrap_problem() is None else "unsandboxed"  # our own reference fixes and checks: trusted
     task.setup(tmp_path)
-    assert task.run_check(tmp_path, limits, allow_unsandboxed=unsandboxed).exit_code != 0
-    tools = WorkspaceTools(tmp_path, limits, allow_unsandboxed=unsandboxed)
+    assert task.run_check(tmp_path, limits, mode=mode).exit_code != 0
+    tools = WorkspaceTools(tmp_path, limits, mode=mode)
     for step in task.solution:
         result = tools.execute(step.tool, step.arguments)
         assert not result.is_error, result.text
-    assert task.run_check(tmp_path, limits, allow_unsandboxed=unsandboxed).exit_code == 0
+    assert task.run_check(tmp_path, limits, mode=mode).exit_code == 0
 
 
 def test_teacher_adds_straight_practice_sessions(tmp_path):

@@ -18,12 +18,14 @@ from tracetune.readers import pi
 
 from pi_oracle_check import oracle_mismatches
 
-NO_BWRAP = sandbox.bwrap_path() is None
+NO_BWRAP = sandbox.bwrap_problem() is not None
+SECRETS = {"HF_TOKEN": "hf_secret1", "OPENAI_API_KEY": "sk-secret2", "AWS_SECRET_ACCESS_KEY": "secret3",
+           "SOME_SERVICE_TOKEN": "secret4", "PGPASSWORD": "secret5"}
 
 
 def _cfg(**kwargs) -> LiveConfig:
     """Scripted backends run only the suite's own commands, so they may run unsandboxed where bwrap is missing."""
-    return LiveConfig(allow_unsandboxed=NO_BWRAP, **kwargs)
+    return LiveConfig(sandbox="unsandboxed" if NO_BWRAP else "bwrap", **kwargs)
 
 
 @dataclass
@@ -118,8 +120,8 @@ def test_invalid_calls_are_counted_and_turns_capped(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(NO_BWRAP, reason="bubblewrap (bwrap) is not installed: a model's commands run only sandboxed")
 def test_tiny_student_runs_the_suite_end_to_end(tmp_path, tiny_student):
+    """A real model's commands: in bubblewrap, or without bwrap with no shell at all (the default "auto")."""
     from tracetune.eval.backends.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(tiny_student, device="cpu", name="base")
@@ -197,11 +199,44 @@ def test_check_restores_tests_without_following_planted_symlinks(tmp_path):
     assert not (ws / "test_calc.py").is_symlink()
 
 
-def test_without_bwrap_the_live_loop_refuses_before_running(tmp_path, monkeypatch):
+def test_without_bwrap_the_default_runs_the_workspace_tools_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    task = _task("fix-add")
+    result = run_live(LiveConfig(max_turns=10), ScriptedBackend(solution_turns(task)), [task], tmp_path)
+    [ep] = result.episodes
+    assert ep.success and ep.tool_calls == 4  # the edit fixed it; the check ran
+    assert result.sandbox["mode"] == "workspace-tools" and result.sandbox["shell"] is False
+    assert json.loads((tmp_path / "live_results_scripted.json").read_text())["sandbox"]["mode"] == "workspace-tools"
+    [bash] = [m for m in _read_back(ep.session_path).episodes[0].messages if m.role == "tool" and m.name == "bash"]
+    assert bash.is_error and "bash is unavailable in this mode" in bash.content
+
+
+def test_sandbox_bwrap_without_bwrap_refuses_before_running(tmp_path, monkeypatch):
     from tracetune.errors import TracetuneError
 
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     backend = ScriptedBackend([])
-    with pytest.raises(TracetuneError, match="bubblewrap"):
-        run_live(LiveConfig(), backend, [_task("fix-add")], tmp_path)
+    with pytest.raises(TracetuneError, match="bubblewrap") as info:
+        run_live(LiveConfig(sandbox="bwrap"), backend, [_task("fix-add")], tmp_path)
+    assert "eval.live.sandbox" in info.value.message and "apt-get install bubblewrap" in info.value.hint
     assert backend.requests == []
+
+
+@pytest.mark.parametrize("setting", ["unsandboxed", "auto", pytest.param("bwrap", marks=pytest.mark.skipif(
+    NO_BWRAP, reason="bubblewrap (bwrap) is not installed or cannot start here"))])
+def test_commands_of_the_live_loop_never_see_credentials(tmp_path, monkeypatch, setting):
+    """The model's bash call (where it has a shell) and the task check both print their environment."""
+    from tracetune.eval.live.tasks import Task
+
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    task = Task(id="env", difficulty="easy", split="heldout", instruction="show env", check="env", files={"a.txt": "x"})
+    call = Message(role="assistant", tool_calls=(ToolCall("c1", "bash", {"command": "env"}),))
+    result = run_live(LiveConfig(sandbox=setting), ScriptedBackend([call]), [task], tmp_path)
+    [ep] = result.episodes
+    [tool] = [m for m in _read_back(ep.session_path).episodes[0].messages if m.role == "tool"]
+    assert ep.success and "HOME=" in ep.check_output
+    assert ("HOME=" in tool.content) == (result.sandbox["mode"] != "workspace-tools")
+    for key, value in SECRETS.items():
+        for text in (tool.content, ep.check_output):
+            assert key not in text and value not in text

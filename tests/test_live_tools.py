@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
 from tracetune.eval import sandbox
 from tracetune.eval.live.specs import TOOL_NAMES, TOOL_SPECS
 from tracetune.eval.live.tools import WorkspaceTools
+
+SECRETS = {"HF_TOKEN": "hf_secret1", "OPENAI_API_KEY": "sk-secret2", "AWS_SECRET_ACCESS_KEY": "secret3", "DEPLOY_PASSWORD": "secret4"}
+
+
+def _within(seconds, fn):
+    """``fn()``'s value, failing (instead of hanging the suite) when it takes longer than ``seconds``."""
+    box = []
+    worker = threading.Thread(target=lambda: box.append(fn()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    return box[0]
 
 
 @pytest.fixture
@@ -104,7 +118,7 @@ def test_unknown_tool_and_bad_arguments_are_error_results(ws):
     assert tools.execute("read", {"path": 3}).is_error
 
 
-@pytest.mark.skipif(sandbox.bwrap_path() is None, reason="bubblewrap (bwrap) is not installed")
+@pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason="bubblewrap (bwrap) is not installed or cannot start here")
 def test_bash_runs_in_the_workspace_with_pi_status_lines(ws):
     tools = WorkspaceTools(ws, sandbox.SandboxLimits(timeout_s=5))
     assert tools.execute("bash", {"command": "ls pkg"}).text == "mod.py"
@@ -114,3 +128,84 @@ def test_bash_runs_in_the_workspace_with_pi_status_lines(ws):
     slow = tools.execute("bash", {"command": "sleep 10", "timeout": 0.5})
     assert slow.is_error and slow.text == "Command timed out after 0.5 seconds"
     assert tools.execute("bash", {"command": f"cat {ws.parent / 'outside.txt'}"}).is_error
+
+
+def test_bash_is_an_error_result_in_workspace_tools_mode(ws):
+    tools = WorkspaceTools(ws, mode="workspace-tools")
+    result = tools.execute("bash", {"command": "touch made-by-bash"})
+    assert result.is_error and "bash is unavailable in this mode" in result.text
+    assert not (ws / "made-by-bash").exists()
+    assert tools.execute("write", {"path": "a.txt", "content": "ok"}).text == "Successfully wrote 2 bytes to a.txt"
+    assert tools.execute("read", {"path": "a.txt"}).text == "ok"
+
+
+@pytest.mark.parametrize("mode", ["unsandboxed", pytest.param("bwrap", marks=pytest.mark.skipif(
+    sandbox.bwrap_problem() is not None, reason="bubblewrap (bwrap) is not installed or cannot start here"))])
+def test_bash_env_holds_no_credentials(ws, monkeypatch, mode):
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    result = WorkspaceTools(ws, mode=mode).execute("bash", {"command": "env"})
+    assert not result.is_error and f"HOME={ws.resolve()}" in result.text
+    for key, value in SECRETS.items():
+        assert key not in result.text and value not in result.text
+
+
+def test_fifos_and_other_non_regular_files_never_block(ws):
+    os.mkfifo(ws / "pipe")
+    os.symlink("pipe", ws / "to-pipe")
+    tools = WorkspaceTools(ws, sandbox.SandboxLimits(timeout_s=5))
+    for name, args in [("read", {"path": "pipe"}), ("read", {"path": "to-pipe"}), ("write", {"path": "pipe", "content": "x"}),
+                       ("write", {"path": "to-pipe", "content": "x"}),
+                       ("edit", {"path": "pipe", "edits": [{"oldText": "a", "newText": "b"}]})]:
+        result = _within(10, lambda: tools.execute(name, args))
+        assert result.is_error and "Not a regular file" in result.text, (name, args, result)
+    assert _within(10, lambda: tools.execute("grep", {"pattern": "def g"})).text == "pkg/mod.py:5: def g():"
+    assert _within(10, lambda: tools.execute("grep", {"pattern": "x", "path": "pipe"})).text == "No matches found"
+    assert "pipe" in _within(10, lambda: tools.execute("find", {"pattern": "*"})).text
+    assert _within(10, lambda: tools.execute("read", {"path": "pkg"})).is_error
+
+
+def test_a_hard_link_to_a_host_file_is_not_written_through(ws):
+    os.link(ws.parent / "outside.txt", ws / "linked.txt")
+    tools = WorkspaceTools(ws)
+    assert tools.execute("write", {"path": "linked.txt", "content": "pwned"}).is_error
+    assert tools.execute("edit", {"path": "linked.txt", "edits": [{"oldText": "host", "newText": "pwned"}]}).is_error
+    assert (ws.parent / "outside.txt").read_text() == "host secret\n"
+
+
+def test_escapes_through_dotdot_and_linked_folders(ws):
+    os.symlink(ws.parent, ws / "up")
+    tools = WorkspaceTools(ws)
+    for path in ["up/outside.txt", "pkg/../up/outside.txt", "./../ws/../outside.txt", "@../outside.txt", str(ws.parent / "outside.txt")]:
+        assert "outside the workspace" in tools.execute("read", {"path": path}).text, path
+        assert tools.execute("write", {"path": path, "content": "pwned"}).is_error, path
+    assert tools.execute("ls", {"path": "up"}).is_error and tools.execute("find", {"pattern": "*", "path": "up"}).is_error
+    assert "outside.txt" not in tools.execute("find", {"pattern": "*.txt"}).text
+    assert tools.execute("read", {"path": "pkg/../notes.md"}).text == "TODO: fix f\n"  # .. inside is fine
+    assert (ws.parent / "outside.txt").read_text() == "host secret\n"
+
+
+def test_a_runaway_regular_expression_stops_at_the_time_limit(ws):
+    (ws / "long.txt").write_text("a" * 5000 + "!\n")
+    tools = WorkspaceTools(ws, sandbox.SandboxLimits(timeout_s=0.5))
+    start = time.monotonic()
+    result = tools.execute("grep", {"pattern": "(a|aa)+$"})
+    assert result.is_error and "timed out after 0.5 seconds" in result.text
+    assert time.monotonic() - start < 5
+    assert tools.execute("grep", {"pattern": "def f"}).text == "pkg/mod.py:1: def f():"  # the timer is gone again
+
+
+def test_the_time_limit_holds_off_the_main_thread(ws):
+    """No timer off the main thread: the loop checks stop a slow search between lines (each ~20 ms here)."""
+    (ws / "many.txt").write_text(("b" * 24 + "!\n") * 2000)
+    tools = WorkspaceTools(ws, sandbox.SandboxLimits(timeout_s=0.2))
+    result = _within(20, lambda: tools.execute("grep", {"pattern": "(b|bb)+$"}))
+    assert result.is_error and "timed out" in result.text
+
+
+def test_odd_arguments_are_error_results_not_crashes(ws):
+    tools = WorkspaceTools(ws, mode="workspace-tools")
+    assert tools.execute("read", {"path": "a\0b"}).is_error
+    assert tools.execute("write", {"path": "a\0b", "content": "x"}).is_error
+    assert tools.execute("bash", {"command": "echo \0"}).is_error
+    assert tools.execute("read", {"path": "x" * 5000}).is_error

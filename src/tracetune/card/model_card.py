@@ -188,8 +188,16 @@ def render_body(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> str:
         variants={name: scalar_rows(_figures(m)) for name, m in art.variants.items()},
         metric_names=metric_names,
         scores=scores,
+        live_sandbox=live_sandbox_modes(art.eval_results),
         libraries=sorted(art.manifest.get("libraries", {}).items()),
     )
+
+
+def live_sandbox_modes(results: dict[str, Any] | None) -> list[str]:
+    """The sandbox modes the live loop ran in (``eval/results.json``), as recorded."""
+    live = (results or {}).get("live") or {}
+    modes = [r.get("sandbox", {}).get("mode") for r in live.values() if isinstance(r, dict)]
+    return sorted({m for m in modes if isinstance(m, str)})
 
 
 def build_model_card(run_dir: Path) -> Any:

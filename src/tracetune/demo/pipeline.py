@@ -10,6 +10,10 @@
    the *held-out* tasks (which the teacher never solved), a local export.
 3. ``tracetune run OUT/demo.toml`` runs in ``OUT/`` (rerunning resumes).
 
+Before the teacher starts, the demo checks the live loop (``tracetune.eval.live.preflight``)
+and says how the student's commands will run: in bubblewrap; without it, with no
+shell at all (workspace tools only); unconfined only with ``--unsandboxed``.
+
 Offline, on two CPU cores: the tiny student in a couple of minutes (plumbing
 only: it does not learn tool calls in that budget), SmolLM2 in about 40
 minutes (it learns the teacher's tool calls; figures in docs/benchmarks.md).
@@ -36,15 +40,16 @@ class DemoResult:
     sessions: int
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     ran: list[str] = field(default_factory=list)  # stages that ran (the others were unchanged)
+    sandbox: str | None = None  # the live loop's sandbox mode, from eval/results.json
 
 
-def write_demo_config(out: Path, seed: int, student: str = "tiny") -> Path:
+def write_demo_config(out: Path, seed: int, student: str = "tiny", unsandboxed: bool = False) -> Path:
     """Write OUT/demo.toml (the run lives in OUT itself: runs_dir = OUT's parent, name = OUT's name)."""
     from tracetune.demo.profiles import render_config
 
     out = out.resolve()
     path = out / "demo.toml"
-    text = render_config(student, out=out, config_path=path, seed=seed, unsandboxed=not shutil.which("bwrap"))
+    text = render_config(student, out=out, config_path=path, seed=seed, sandbox="unsandboxed" if unsandboxed else "auto")
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -64,9 +69,12 @@ def generate_traces(out: Path, seed: int, practice: int = 0) -> int:
 
 def run_demo(
     out: Path, seed: int = 0, fresh: bool = False, console: Console | None = None, overrides: list[str] | None = None,
-    student: str = "tiny",
+    student: str = "tiny", unsandboxed: bool = False,
 ) -> DemoResult:
-    """Generate the traces (once), write OUT/demo.toml for ``student``, run it; ``overrides`` as ``--set``."""
+    """Write OUT/demo.toml for ``student``, check the live loop, generate the traces (once), run it.
+
+    ``overrides`` as ``--set``; ``unsandboxed``: the student's commands run unconfined (``--unsandboxed``).
+    """
     from tracetune.demo.profiles import PROFILES
     from tracetune.pipeline.config import load_config
     from tracetune.pipeline.runner import run
@@ -77,20 +85,59 @@ def run_demo(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    config_path = write_demo_config(out, seed, student, unsandboxed)
+    config = load_config(config_path, overrides)
+    if config.eval.live is not None:
+        announce_sandbox(config.eval.live, console)
     with console.status("scripted teacher solving the training tasks..."):
         sessions = generate_traces(out, seed, PROFILES[student].practice)
     console.print(f"[green]✓[/] teacher   {sessions} pi sessions in {out / 'traces'}", highlight=False)
-    config_path = write_demo_config(out, seed, student)
-    result = run(load_config(config_path, overrides), console=console)
+    result = run(config, console=console)
     seconds = time.monotonic() - start
-    return DemoResult(result.run_dir, config_path, seconds, sessions, _scores(result.run_dir), result.ran)
+    results = _results(result.run_dir)
+    return DemoResult(result.run_dir, config_path, seconds, sessions, _scores(results), result.ran, _sandbox(results))
 
 
-def _scores(run_dir: Path) -> dict[str, dict[str, Any]]:
+def announce_sandbox(live: Any, console: Console) -> str:
+    """Check the live loop before anything runs and say how the student's commands will run; returns the mode."""
+    from tracetune.eval import sandbox
+    from tracetune.eval.live import preflight
+
+    mode = preflight(live)
+    if mode == "bwrap":
+        console.print("[green]✓[/] sandbox   bubblewrap: the student's commands run with workspace-only writes and "
+                      "no network", highlight=False)
+    elif mode == "workspace-tools":
+        why = sandbox.bwrap_problem() or 'eval.live.sandbox = "workspace-tools"'
+        checks = "in bubblewrap" if sandbox.checks_confined(mode) else "as limited plain processes"
+        console.print(f"[yellow]![/] sandbox   {why}: in the live loop the student gets no shell (bash calls answer "
+                      f"with an error), only read/write/edit/ls/find/grep inside its workspace; task checks run "
+                      f"{checks}. Install bubblewrap for the full loop, or rerun with --unsandboxed to run the "
+                      "student's commands without isolation.", highlight=False)
+    else:
+        console.print("[red]![/] sandbox   UNSANDBOXED (--unsandboxed): the student's commands run on this machine as "
+                      "plain processes with full access to its files and network (cleared environment, time and "
+                      "resource limits only)", highlight=False)
+    if sandbox.bwrap_problem() is not None:
+        console.print("            the scripted teacher runs the suite's own check commands on its own fixes as "
+                      "limited plain processes (no model output)", highlight=False)
+    return mode
+
+
+def _results(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "eval" / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _scores(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     from tracetune.card.model_card import model_scores
 
-    path = run_dir / "eval" / "results.json"
-    return model_scores(json.loads(path.read_text())) if path.is_file() else {}
+    return model_scores(results)
+
+
+def _sandbox(results: dict[str, Any]) -> str | None:
+    modes = {live.get("sandbox", {}).get("mode") for live in (results.get("live") or {}).values()} - {None}
+    return ", ".join(sorted(modes)) or None
 
 
 HEADLINE = ("live.success_rate", "live.valid_call_rate", "live.self_ended_rate", "fidelity.parse_rate",
@@ -111,6 +158,8 @@ def print_summary(result: DemoResult, console: Console) -> None:
         row = [result.scores.get(role, {}).get(name) for role in ("base", "tuned")]
         table.add_row(name, *(f"{v:.3f}" if isinstance(v, float) else "–" if v is None else str(v) for v in row))
     console.print(table)
+    if result.sandbox:
+        console.print(f"  live loop sandbox: {result.sandbox}", highlight=False)
     where = {
         "data report": run_dir / "prepare" / "report.html",
         "eval report": run_dir / "eval" / "report.html",

@@ -17,6 +17,10 @@ sees in the live loop is the one it was trained on. Its teacher also works 36
 generated practice tasks (``demo/practice.py``), and it trains 100 steps: on the
 suite's eight training tasks alone it learns their fixes by heart and replays
 them on new tasks (docs/benchmarks.md).
+
+Both run the live loop with ``eval.live.sandbox = "auto"`` (bubblewrap, or no
+shell for the student where it is missing); ``"unsandboxed"`` only when
+``tracetune demo --unsandboxed`` asks for it.
 """
 
 from __future__ import annotations
@@ -78,7 +82,9 @@ batch_size = 8
 splits = ["heldout"]
 max_turns = 6
 max_new_tokens = 128
-allow_unsandboxed = {unsandboxed}
+# "auto": the student's commands run in bubblewrap where it works; without it the student gets no
+# shell (bash calls answer with an error), only the workspace tools. "unsandboxed": tracetune demo --unsandboxed
+sandbox = "{sandbox}"
 
 [publish]
 export = true
@@ -123,7 +129,9 @@ batch_size = 6
 splits = ["heldout"]
 max_turns = 8
 max_new_tokens = 256
-allow_unsandboxed = {unsandboxed}
+# "auto": the student's commands run in bubblewrap where it works; without it the student gets no
+# shell (bash calls answer with an error), only the workspace tools. "unsandboxed": tracetune demo --unsandboxed
+sandbox = "{sandbox}"
 
 [publish]
 export = true
@@ -149,8 +157,8 @@ def compact_tools_file() -> Path:
     return Path(str(resources.files("tracetune.demo").joinpath("tools_compact.json")))
 
 
-def render_config(student: str, *, out: Path, config_path: Path, seed: int, unsandboxed: bool, steps: int = 100) -> str:
-    """The TOML text of the demo's run config for ``student`` (a key of ``PROFILES``)."""
+def render_config(student: str, *, out: Path, config_path: Path, seed: int, sandbox: str = "auto", steps: int = 100) -> str:
+    """The TOML text of the demo's run config for ``student`` (a key of ``PROFILES``); ``sandbox``: eval.live.sandbox."""
     from tracetune.eval.live.loop import DEFAULT_SYSTEM_PROMPT
 
     profile = PROFILES[student]
@@ -161,7 +169,7 @@ def render_config(student: str, *, out: Path, config_path: Path, seed: int, unsa
         "runs_dir": json.dumps(str(out.parent)),
         "traces": json.dumps(str(out / "traces")),
         "seed": seed,
-        "unsandboxed": "true" if unsandboxed else "false",
+        "sandbox": sandbox,
         "tools_file": json.dumps(str(compact_tools_file())),
         "system_prompt": json.dumps(DEFAULT_SYSTEM_PROMPT),
         "steps": steps,

@@ -4,8 +4,9 @@ It stands in for a real coding agent in ``tracetune demo`` (no model, no
 network). Each session is a real episode: the task's files are set up in a
 temporary workspace, every tool call (``ls``/``find``/``grep``/``read``,
 ``edit``/``write``, ``bash`` running the check) is executed there through
-``WorkspaceTools`` (bash in the bubblewrap sandbox; where bwrap is missing,
-unsandboxed, since the teacher only runs the suite's own check commands) and
+``WorkspaceTools`` (bash in the bubblewrap sandbox; where bwrap is unusable,
+as a limited plain process: the teacher only runs the suite's own check
+commands on its own reference fixes, nothing a model wrote) and
 its true result is recorded. The actions come from the task's reference
 ``solution``; what varies with the seed is the wording of the request, the
 exploration order, parallel vs sequential reads, whether the tests are run
@@ -30,7 +31,7 @@ from tracetune.errors import TracetuneError
 from tracetune.eval.live.record import PiSessionWriter, Usage, teacher_clock
 from tracetune.eval.live.tasks import Task, load_tasks
 from tracetune.eval.live.tools import ToolResult, WorkspaceTools
-from tracetune.eval.sandbox import SandboxLimits, bwrap_path
+from tracetune.eval.sandbox import SandboxLimits, bwrap_problem
 
 TEACHER_MODEL = "scripted-teacher"
 
@@ -51,7 +52,8 @@ class _Run:
         self.task, self.rng = task, rng
         self.workspace = Path(tempfile.mkdtemp(prefix=f"tracetune-teacher-{task.id}-"))
         task.setup(self.workspace)
-        self.tools = WorkspaceTools(self.workspace, SandboxLimits(timeout_s=20), allow_unsandboxed=bwrap_path() is None)
+        mode = "bwrap" if bwrap_problem() is None else "unsandboxed"  # trusted commands only (see above)
+        self.tools = WorkspaceTools(self.workspace, SandboxLimits(timeout_s=20), mode=mode)
         self.writer = PiSessionWriter(str(self.workspace), provider="tracetune", model=TEACHER_MODEL,
                                       api="scripted", seed=seed, clock=teacher_clock(seed))
         self.context_chars = 0

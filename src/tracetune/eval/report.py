@@ -10,7 +10,8 @@
   intervals (overall and per teacher tool), tuned minus base, and every sample
   with the teacher's message and each model's raw output, parse and scores.
 - ``inspect``: one entry per benchmark and model (``ok`` / ``skipped`` / ``error``).
-- ``live``: per role, the live loop's ``LiveResult.to_dict()``.
+- ``live``: per role, the live loop's ``LiveResult.to_dict()``, whose
+  ``sandbox`` says how the model's commands were confined (mode, summary).
 """
 
 from __future__ import annotations
@@ -141,9 +142,20 @@ def render_html(results: dict[str, Any], examples: int = 6) -> str:
         roles=list((fidelity or {}).get("models", {}).keys()),
         examples=pick_examples(fidelity, examples),
         live=results.get("live") or {},
+        live_sandbox=live_sandbox(results.get("live") or {}),
         inspect=results.get("inspect") or [],
         settings_json=json.dumps(results.get("settings", {}), indent=2, default=str),
     )
+
+
+def live_sandbox(live: dict[str, Any]) -> dict[str, str]:
+    """{mode: what runs where} of the live runs (one entry when every role ran the same way)."""
+    out: dict[str, str] = {}
+    for result in live.values():
+        sandbox = result.get("sandbox") or {}
+        if sandbox.get("mode"):
+            out.setdefault(sandbox["mode"], sandbox.get("summary", ""))
+    return out
 
 
 def _num(value: Any, digits: int = 2) -> str:

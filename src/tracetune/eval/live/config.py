@@ -1,13 +1,20 @@
-"""Settings of the live agent loop (either harness: tracetune's built-in loop or the real pi CLI)."""
+"""Settings of the live agent loop (either harness: tracetune's built-in loop or the real pi CLI).
+
+``sandbox`` says how the model's commands are confined (``tracetune.eval.sandbox``
+has what runs where in each mode); ``allow_unsandboxed = true`` is its
+deprecated spelling of ``sandbox = "unsandboxed"``.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tracetune.errors import TracetuneError
+from tracetune.eval import sandbox as sb
 from tracetune.eval.live.tasks import Split
-from tracetune.eval.sandbox import SandboxLimits
+from tracetune.eval.sandbox import SandboxLimits, SandboxMode, SandboxSetting
 
 
 Harness = Literal["builtin", "pi"]
@@ -30,7 +37,34 @@ class LiveConfig(BaseModel):
     tools_file: str | None = Field(None, description="prepare's OUT/tools.json, so the model is offered the tool definitions it was trained with (default: tracetune's pi schemas)")
     episode_timeout_s: float = Field(600.0, gt=0, description="pi harness: wall-clock limit of one episode (pi has no turn limit; max_turns applies to the built-in loop only)")
     pi_bin: str | None = Field(None, description="pi harness: path to pi's dist/cli.js (default: $TRACETUNE_PI_BIN, `pi` on PATH, or scripts/install-pi-oracle.sh's install)")
-    allow_unsandboxed: bool = Field(False, description="Run commands without bubblewrap where it is missing (no isolation!)")
+    sandbox: SandboxSetting = Field("auto", description=(
+        "How the model's commands are confined: 'auto' (bubblewrap where it works, else 'workspace-tools'), "
+        "'bwrap' (require bubblewrap), 'workspace-tools' (no shell for the model: read/write/edit/ls/find/grep "
+        "inside the workspace only), 'unsandboxed' (plain host processes: no isolation!)"))
+    allow_unsandboxed: bool | None = Field(None, description="Deprecated: true is sandbox = 'unsandboxed'")
+
+    @model_validator(mode="after")
+    def _deprecated_alias(self) -> "LiveConfig":
+        if self.allow_unsandboxed:
+            if "sandbox" in self.model_fields_set and self.sandbox != "unsandboxed":
+                raise ValueError(f"allow_unsandboxed = true contradicts sandbox = {self.sandbox!r}: "
+                                 "drop allow_unsandboxed (deprecated; sandbox = 'unsandboxed' is the same)")
+            self.sandbox = "unsandboxed"
+        return self
+
+    def sandbox_mode(self) -> SandboxMode:
+        """The mode the loop runs in here (``sandbox.resolve_mode``); a TracetuneError naming the key to change."""
+        mode = sb.resolve_mode(self.sandbox)
+        if self.harness == "pi" and mode == "workspace-tools":
+            problem = sb.bwrap_problem()
+            why = problem if self.sandbox == "auto" else 'eval.live.sandbox = "workspace-tools"'
+            fix = sb.unusable_hint(problem) if problem else 'set eval.live.sandbox = "auto"'
+            raise TracetuneError(
+                f"the pi harness needs bubblewrap ({why}): pi's own tools (bash, and files on any path) "
+                "cannot be kept inside the workspace without it",
+                hint=f'{fix}; or set eval.live.harness = "builtin" (workspace tools without a shell), '
+                     'or eval.live.sandbox = "unsandboxed" (formerly allow_unsandboxed = true) to run pi without isolation')
+        return mode
 
     def limits(self) -> SandboxLimits:
         return SandboxLimits(timeout_s=self.command_timeout_s, max_output_bytes=self.max_output_bytes, memory_mb=self.memory_mb)

@@ -5,7 +5,9 @@ itself; ``truncated`` instead when that answer was cut at ``max_new_tokens``),
 at ``max_turns``, or when its output does not parse (the raw text is
 recorded as an assistant turn with ``stopReason: "error"`` and the parse
 failure kind). Then the task's check command decides success. Every episode
-is written as a pi session file (``record.py``).
+is written as a pi session file (``record.py``). Tool calls run in the
+config's sandbox mode (``LiveConfig.sandbox_mode``); in ``workspace-tools`` mode
+bash is still offered (the model was trained with it) and answers with an error.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tracetune.eval.live.results import EndedBy, EpisodeResult
 from tracetune.eval.live.specs import argument_problem, normalize_arguments, offered_tools, spec_for
 from tracetune.eval.live.tasks import Task
 from tracetune.eval.live.tools import WorkspaceTools
+from tracetune.eval.sandbox import SandboxMode
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a coding agent working in a project directory. Use the tools to look at files "
@@ -42,9 +45,9 @@ def is_valid_call(call: ToolCall) -> bool:
 class _Episode:
     """The running state of one episode: wire messages, the session writer, counters."""
 
-    def __init__(self, task: Task, backend: Backend, config: LiveConfig, workspace: Path):
+    def __init__(self, task: Task, backend: Backend, config: LiveConfig, workspace: Path, mode: SandboxMode):
         self.task, self.backend, self.config = task, backend, config
-        self.tools = WorkspaceTools(workspace, config.limits(), allow_unsandboxed=config.allow_unsandboxed)
+        self.tools = WorkspaceTools(workspace, config.limits(), mode=mode)
         self.writer = PiSessionWriter(str(workspace), provider="tracetune", model=backend.name)
         self.wire: list[dict[str, Any]] = [{"role": "system", "content": config.system_prompt or DEFAULT_SYSTEM_PROMPT}]
         self.tool_defs = [t.to_openai() for t in offered_tools(config.tools_file)]
@@ -109,18 +112,23 @@ class _Episode:
         self.wire.append(message_to_wire(tool_msg, include_meta=False))
 
 
-def run_episode(task: Task, backend: Backend, config: LiveConfig, sessions_dir: Path) -> EpisodeResult:
-    """One task, one fresh workspace (removed afterwards), one session file in ``sessions_dir``."""
+def run_episode(task: Task, backend: Backend, config: LiveConfig, sessions_dir: Path,
+                mode: SandboxMode | None = None) -> EpisodeResult:
+    """One task, one fresh workspace (removed afterwards), one session file in ``sessions_dir``.
+
+    ``mode``: the sandbox mode (default: the config's, resolved here).
+    """
+    mode = mode or config.sandbox_mode()
     started = time.monotonic()
     workspace = Path(tempfile.mkdtemp(prefix=f"tracetune-live-{task.id}-"))
     try:
         task.setup(workspace)
-        ep = _Episode(task, backend, config, workspace)
+        ep = _Episode(task, backend, config, workspace, mode)
         ep.start()
         ended: EndedBy | None = None
         while ended is None and ep.turns < config.max_turns:
             ended = ep.step()
-        check = task.run_check(workspace, config.limits(), allow_unsandboxed=config.allow_unsandboxed)
+        check = task.run_check(workspace, config.limits(), mode=mode)
         path = ep.writer.save(sessions_dir)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

@@ -61,19 +61,18 @@ def check_pi_harness(config: LiveConfig, *, needs_serving: bool) -> None:
     find_pi(config.pi_bin)
     if needs_serving:
         require_serving()
-    sandbox.require_sandbox(config.allow_unsandboxed)
+    config.sandbox_mode()
 
 
 def pi_sandbox(config: LiveConfig, endpoint_url: str) -> bool:
-    """Whether pi runs in bubblewrap; refused where it cannot be, unless the config allows running unsandboxed."""
-    plain_http = urllib.parse.urlsplit(endpoint_url).scheme == "http"
-    if sandbox.bwrap_path() is not None and plain_http:
-        return True
-    if config.allow_unsandboxed:
+    """Whether pi runs in bubblewrap; refused where it cannot be, unless the config says ``sandbox = "unsandboxed"``."""
+    if config.sandbox_mode() == "unsandboxed":
         return False
-    why = "bubblewrap (bwrap) is not installed" if plain_http else f"the pi sandbox relays plain http:// endpoints only ({endpoint_url})"
-    raise TracetuneError(f"cannot sandbox pi: {why}",
-                         hint="install bubblewrap / serve over http://, or set eval.live.allow_unsandboxed = true (no isolation!)")
+    if urllib.parse.urlsplit(endpoint_url).scheme == "http":
+        return True
+    raise TracetuneError(f"cannot sandbox pi: the pi sandbox relays plain http:// endpoints only ({endpoint_url})",
+                         hint='serve over http://, or set eval.live.sandbox = "unsandboxed" '
+                              "(formerly allow_unsandboxed = true; no isolation!)")
 
 
 def run_live_pi(
@@ -87,7 +86,7 @@ def run_live_pi(
     """Run pi against ``endpoint`` on ``tasks`` (default: the config's splits and ids); ``name`` is the side."""
     check_pi_harness(config, needs_serving=False)
     return run_suite(config, name, lambda task, sessions: run_pi_episode(task, endpoint, config, sessions),
-                     tasks, out_dir, on_episode)
+                     tasks, out_dir, on_episode, sandbox=sandbox.mode_record(config.sandbox_mode()))
 
 
 def run_pi_episode(task: Task, endpoint: PiEndpoint, config: LiveConfig, sessions_dir: Path) -> EpisodeResult:
@@ -102,7 +101,7 @@ def run_pi_episode(task: Task, endpoint: PiEndpoint, config: LiveConfig, session
                           timeout=config.episode_timeout_s, pi_bin=config.pi_bin, sessions_out=sessions_dir,
                           api_key=endpoint.api_key, max_tokens=config.max_new_tokens, tools=PI_TOOLS,
                           system_prompt=config.system_prompt, sandbox=pi_sandbox(config, endpoint.base_url))
-        check = task.run_check(workspace, config.limits(), allow_unsandboxed=config.allow_unsandboxed)
+        check = task.run_check(workspace, config.limits(), mode=config.sandbox_mode())
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     messages = _assistant_turns(run.sessions)

@@ -41,6 +41,7 @@ class LiveResult:
     backend: str
     settings: dict[str, Any]
     episodes: tuple[EpisodeResult, ...] = field(default_factory=tuple)
+    sandbox: dict[str, Any] = field(default_factory=dict)  # how commands were confined (sandbox.mode_record)
 
     def summary(self, episodes: tuple[EpisodeResult, ...] | None = None) -> dict[str, Any]:
         eps = list(self.episodes if episodes is None else episodes)
@@ -69,6 +70,7 @@ class LiveResult:
         return {
             "backend": self.backend,
             "settings": self.settings,
+            "sandbox": self.sandbox,
             "summary": self.summary(),
             "by_split": self.by("split"),
             "by_difficulty": self.by("difficulty"),
@@ -83,11 +85,13 @@ def run_suite(
     tasks: Sequence[Any] | None,
     out_dir: str | Path,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    sandbox: dict[str, Any] | None = None,
 ) -> LiveResult:
     """Run ``run_one(task, sessions_dir)`` on each task (default: the config's splits and ids).
 
-    Sessions go to ``out_dir/sessions/<name>/``; the result is written to
-    ``out_dir/live_results_<name>.json`` and returned. Shared by both harnesses.
+    Sessions go to ``out_dir/sessions/<name>/``; the result (with ``sandbox``, how
+    its commands were confined) is written to ``out_dir/live_results_<name>.json``
+    and returned. Shared by both harnesses.
     """
     from tracetune.eval.live.tasks import load_tasks
     from tracetune.util.files import atomic_write_json
@@ -99,6 +103,6 @@ def run_suite(
         episodes.append(run_one(task, out / "sessions" / name))
         if on_episode:
             on_episode(episodes[-1])
-    live = LiveResult(backend=name, settings=config.model_dump(), episodes=tuple(episodes))
+    live = LiveResult(backend=name, settings=config.model_dump(), episodes=tuple(episodes), sandbox=sandbox or {})
     atomic_write_json(out / f"live_results_{name}.json", live.to_dict(), end="")
     return live

@@ -17,7 +17,10 @@ A task is one TOML file in ``tracetune/eval/tasks/``::
     path = "calc.py"
     edits = [{oldText = "a - b", newText = "a + b"}]
 
-The check runs in the sandbox like the agent's own commands.
+The check command is ours, but it runs code the agent wrote, so it never runs
+less confined than the mode allows: in bubblewrap in ``bwrap`` mode, and in
+``workspace-tools`` mode where bubblewrap works; otherwise (and in
+``unsandboxed`` mode) as a limited plain process (``tracetune.eval.sandbox``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tracetune.errors import TracetuneError
-from tracetune.eval.sandbox import SandboxLimits, SandboxResult, run_sandboxed
+from tracetune.eval.sandbox import SandboxLimits, SandboxMode, SandboxResult, checks_confined, run_command, run_sandboxed
 
 Split = Literal["train", "heldout"]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -64,10 +67,14 @@ class Task(BaseModel):
         for rel, text in {**self.files, **self.check_files}.items():
             write_inside(workspace, rel, text)
 
-    def run_check(self, workspace: Path, limits: SandboxLimits = SandboxLimits(), allow_unsandboxed: bool = False) -> SandboxResult:
+    def run_check(self, workspace: Path, limits: SandboxLimits = SandboxLimits(), allow_unsandboxed: bool = False,
+                  *, mode: SandboxMode | None = None) -> SandboxResult:
+        """Restore the check files and run the check, as confined as ``mode`` allows (None: ``allow_unsandboxed`` decides)."""
         for rel, text in self.check_files.items():
             write_inside(workspace, rel, text)
-        return run_sandboxed(self.check, workspace, limits, allow_unsandboxed=allow_unsandboxed)
+        if mode is None:
+            return run_sandboxed(self.check, workspace, limits, allow_unsandboxed=allow_unsandboxed)
+        return run_command(self.check, workspace, limits, confined=checks_confined(mode))
 
 
 def write_inside(workspace: Path, rel: str, text: str) -> None:
