@@ -143,6 +143,7 @@ def _prepared(tmp_path: Path) -> Path:
     ep = Episode("e0", (Message("user", "read app.py"),
                         Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True)))
     (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(ep, tools)) + "\n")
+    (tmp_path / "student.json").write_text(json.dumps({"max_length": 2048}))
     return tmp_path
 
 

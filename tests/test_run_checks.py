@@ -55,3 +55,19 @@ def test_a_split_without_sessions_names_the_fix():
     with pytest.raises(TracetuneError, match="holds no session") as err:
         check_splits(stats, 1024)
     assert "eval_fraction" in err.value.hint
+
+
+def test_a_live_loop_that_cannot_run_is_refused_before_any_stage(tmp_path, monkeypatch):
+    """Asking for bubblewrap where there is none fails at once, naming the config key, with nothing run."""
+    from typer.testing import CliRunner
+
+    from tracetune.cli.main import app
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no bwrap to be found
+    config = tmp_path / "run.toml"
+    config.write_text(f'name = "t"\nruns_dir = "{tmp_path / "runs"}"\n[traces]\npaths = ["{tmp_path}"]\n'
+                      '[eval.live]\nsandbox = "bwrap"\n')
+    res = CliRunner().invoke(app, ["run", str(config)])
+    assert res.exit_code != 0
+    assert isinstance(res.exception, TracetuneError) and "eval.live.sandbox" in res.exception.message
+    assert not (tmp_path / "runs").exists()

@@ -42,6 +42,11 @@ def register(app: typer.Typer) -> None:
 
             describe_job(cfg, print_fn=lambda line: console.print(line, highlight=False, markup=False))
             return
+        from tracetune.pipeline.stages import preflight
+
+        live = preflight(cfg)
+        if live:
+            console.print(f"live loop: {live}", highlight=False, markup=False)
         result = run_pipeline(cfg, console=console, force=tuple(force), stages=default_stages(on))
         console.print(f"[bold green]run finished[/] {result.run_dir}  (manifest: {result.run_dir / 'manifest.json'})",
                       highlight=False)

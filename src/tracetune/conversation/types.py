@@ -134,6 +134,7 @@ WarningKind = Literal[
     "compaction_target_missing",
     "empty_file",
     "ignored_line",
+    "bad_encoding",
 ]
 
 

@@ -122,7 +122,7 @@ def parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None, bool]:
     if isinstance(raw, str):
         try:
             value = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return {"input": raw}, raw, False
         if isinstance(value, dict):
             return value, None, True

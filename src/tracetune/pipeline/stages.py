@@ -249,6 +249,19 @@ def _remote_sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
     return remote_sweep(ctx, out)
 
 
+def preflight(config: Any) -> str | None:
+    """Check, before any stage runs, what would otherwise fail after the training: the live loop's sandbox.
+
+    Returns a line saying how the live loop will confine the student's commands (None: no live loop);
+    raises a ``TracetuneError`` naming the config key to change.
+    """
+    if config.eval.live is None:
+        return None
+    from tracetune.eval.live import describe_mode, preflight as live_preflight
+
+    return describe_mode(live_preflight(config.eval.live))
+
+
 def run_outputs(run_dir: Path, config: Any) -> list[tuple[str, str]]:
     """(label, path or command) for each artifact a user opens after a run, when it exists."""
     places = [("data report", run_dir / "prepare" / "report.html"), ("eval report", run_dir / "eval" / "report.html"),
