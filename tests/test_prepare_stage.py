@@ -109,6 +109,26 @@ def test_report_highlights_supervised_tokens(prepared):
     assert "Reading module_" in html
 
 
+def test_stats_and_report_give_each_sessions_split_turns_and_prefix(prepared):
+    stats = prepared.stats
+    sessions = stats["sessions"]
+    assert len(sessions) == 12 and {s["split"] for s in sessions} == {"train", "eval"}
+    assert sum(s["supervised"] for s in sessions) == stats["turns"]["supervised"]
+    prefix = stats["prefix_tokens_by_agent"]["messages"]
+    assert 0 < prefix["min"] <= prefix["median"] <= prefix["max"] == max(s["prefix_tokens"] for s in sessions)
+    html = (prepared.out_dir / "report.html").read_text()
+    assert 'id="sessions"' in html and "prefix tokens" in html
+
+
+def test_a_prefix_over_a_quarter_of_max_length_is_warned_with_the_fix():
+    from tracetune.prepare.stage import prefix_warnings
+
+    summary = {"prefix_tokens_by_agent": {"pi": {"sessions": 2, "min": 600, "median": 700, "max": 1435}}}
+    (warning,) = prefix_warnings(summary, 2048)
+    assert "pi" in warning and "1,435" in warning and "max_length" in warning and "tools_file" in warning
+    assert prefix_warnings(summary, 8192) == []
+
+
 def test_refuses_to_replace_a_folder_it_did_not_write(tiny_student, tmp_path):
     traces = write_messages(tmp_path / "t.jsonl", 2)
     (tmp_path / "mine").mkdir()
