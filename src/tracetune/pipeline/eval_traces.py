@@ -42,7 +42,8 @@ def run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    data.get("train", {}).pop("model", None)  # [student] names the model once
+    data.get("train", {}).pop("model", None)  # [student] names the model once; the dump repeats it
+    data.get("prepare", {}).pop("student", None)
     return validate_config(data, source=str(manifest_path))
 
 
