@@ -7,6 +7,11 @@ inputs and of every stage's outputs, library versions, timestamps and the
 status of each stage. ``read_manifest(path, header_only=True)`` returns the
 small header without the config and hashes.
 
+``inputs`` names every trace file a run read: per source as configured, each
+session file's path relative to that source, its size and sha256, and for a
+``hf://`` source the commit read. ``input_changes`` compares two of them, so a
+rerun can say which inputs changed since the folder's last run.
+
 A stage's status is recorded as ``done`` only after its outputs are in place,
 so a crash leaves it ``running`` (or ``interrupted``), never ``done``.
 """
@@ -67,7 +72,11 @@ class ManifestHeader(BaseModel):
 
 class Manifest(ManifestHeader):
     config: dict[str, Any] = Field(default_factory=dict)
-    inputs: dict[str, str] = Field(default_factory=dict, description="Input name -> sha256 (traces, student).")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Trace source as configured -> {'revision': commit read (hf:// sources), 'files': "
+                    "{path relative to the source: {'size', 'sha256'}}}.",
+    )
     libraries: dict[str, str] = Field(default_factory=dict)
     stages: dict[str, StageRecord] = Field(default_factory=dict)
 
@@ -76,6 +85,38 @@ class Manifest(ManifestHeader):
 
     def header(self) -> ManifestHeader:
         return ManifestHeader.model_validate(self.model_dump(include=set(ManifestHeader.model_fields)))
+
+
+def input_changes(before: dict[str, Any], after: dict[str, Any], names: int = 3) -> str | None:
+    """One line saying which input files were added, removed or changed between two ``inputs`` records.
+
+    None when nothing changed or ``before`` is empty (a first run, or a manifest from before inputs were
+    recorded). Files are named as ``source/relative path`` when the records hold several sources.
+    """
+    if not before:
+        return None
+    many = len(set(before) | set(after)) > 1
+
+    def files(record: dict[str, Any]) -> dict[str, str]:
+        return {(f"{source}/{rel}" if many else rel): str(info.get("sha256", info.get("error")))
+                for source, entry in record.items() if isinstance(entry, dict)
+                for rel, info in (entry.get("files") or {}).items() if isinstance(info, dict)}
+
+    old, new = files(before), files(after)
+    kinds = {
+        "added": sorted(set(new) - set(old)),
+        "removed": sorted(set(old) - set(new)),
+        "changed": sorted(k for k in set(old) & set(new) if old[k] != new[k]),
+    }
+    parts = [f"{len(v)} {kind} ({', '.join(v[:names])}{f', {len(v) - names} more' if len(v) > names else ''})"
+             for kind, v in kinds.items() if v]
+    revisions = [f"{s} now at {str(after[s].get('revision'))[:12]} (was {str(before[s].get('revision'))[:12]})"
+                 for s in sorted(set(before) & set(after))
+                 if isinstance(before[s], dict) and isinstance(after[s], dict)
+                 and before[s].get("revision") != after[s].get("revision")]
+    if not parts and not revisions:
+        return None
+    return "the traces changed since this run folder's last run: " + "; ".join(parts + revisions)
 
 
 def library_versions() -> dict[str, str]:

@@ -34,10 +34,11 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 
 from tracetune.errors import TracetuneError
 from tracetune.pipeline.config import RunConfig
-from tracetune.pipeline.files import hash_files, hash_paths, remove_stale_temps, staging_dir
+from tracetune.pipeline.files import hash_files, hash_paths, input_record, remove_stale_temps, staging_dir
 from tracetune.pipeline.manifest import (
     Manifest,
     error_of,
+    input_changes,
     library_versions,
     load_or_new,
     now,
@@ -58,6 +59,7 @@ class StageContext:
     folders: dict[str, str] = field(default_factory=dict)
     trace_paths: list[Path] | None = None  # the traces as local paths, once resolved
     hub_sources: list[dict[str, Any]] = field(default_factory=list)  # Hub trace datasets, pinned to commits
+    input_labels: dict[str, str] = field(default_factory=dict)  # local trace path -> the source as configured
     on_progress: Callable[[str, int, int, str], None] | None = None
 
     def progress(self, step: str, done: int, total: int, note: str = "") -> None:
@@ -124,6 +126,16 @@ def is_current(stage: Stage, ctx: StageContext, ih: str) -> bool:
     return bool(rec.outputs) and all(
         (out / rel).is_file() and sha256_file(out / rel) == sha for rel, sha in rec.outputs.items()
     )
+
+
+def record_inputs(stages: list[Stage], ctx: StageContext) -> None:
+    """Record every input file (size, sha256) in the manifest; warn when they changed since this folder's last run."""
+    paths = [p for s in stages if s.input_paths is not None for p in s.input_paths(ctx)]
+    current = input_record(paths, ctx.input_labels, ctx.hub_sources)
+    change = input_changes(ctx.manifest.inputs, current)
+    if change:
+        ctx.console.print(f"[yellow]warning:[/] {escape(change)}", highlight=False)
+    ctx.manifest.inputs = current
 
 
 def run_stage(stage: Stage, ctx: StageContext, force: bool = False) -> bool:
@@ -196,6 +208,7 @@ def run(
     ctx = StageContext(config, run_dir, manifest, console, folders={s.name: s.folder for s in stages})
     result = RunResult(run_dir, manifest)
     try:
+        record_inputs(stages, ctx)
         _run_all(stages, ctx, result, force)
     except KeyboardInterrupt:
         manifest.status, manifest.ended_at = "cancelled", now()

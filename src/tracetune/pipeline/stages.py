@@ -71,6 +71,7 @@ def _trace_paths(ctx: StageContext) -> list[Path]:
         specs = [p if str(p).startswith("hf://") else Path(p).expanduser() for p in ctx.config.traces.paths]
         local, sources = resolve_sources(specs)
         ctx.trace_paths, ctx.hub_sources = local, [s.to_dict() for s in sources]
+        ctx.input_labels = {str(path): str(spec) for path, spec in zip(local, ctx.config.traces.paths)}
     return ctx.trace_paths
 
 
