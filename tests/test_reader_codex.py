@@ -151,3 +151,32 @@ def test_unknown_lines_and_orphans_are_warned(tmp_path):
     kinds = sorted(w.kind for w in session.warnings)
     assert kinds == ["bad_field", "bad_field", "orphan_tool_result", "unknown_entry", "unknown_entry"]
     assert session.assistant_turns == 1
+
+
+def test_outputs_stay_with_their_calls_across_developer_and_system_messages():
+    session = read_one(FIXTURES / "interleaved.jsonl")
+    (episode,) = session.episodes
+    shape = [(m.role, m.tool_call_id or ",".join(c.id for c in m.tool_calls) or m.content[:12]) for m in episode.messages]
+    assert shape == [
+        ("user", "Run the test"),
+        ("assistant", "call_a"), ("tool", "call_a"), ("user", "Approved com"),
+        ("assistant", "call_b,call_c"), ("tool", "call_b"), ("tool", "call_c"), ("user", "<model_switc"),
+        ("assistant", "call_d"), ("tool", "call_d"), ("user", "<permissions"), ("user", "Approved fil"),
+        ("assistant", "call_e"), ("user", "The user int"), ("user", "Stop, that i"),
+        ("assistant", "Stopped. cal"),
+    ]
+    assert {m.origin for m in episode.messages if m.role == "user"} == {"developer", None}
+    assert {m.name for m in episode.messages if m.role == "tool"} == {"exec_command", "apply_patch"}
+    # the only pairing problem left is the call the user really interrupted
+    assert [(w.kind, w.message.split()[2]) for w in session.warnings] == [("unanswered_tool_call", "call_e")]
+    assert all(m.trainable for m in episode.messages if m.role == "assistant")
+
+
+@pytest.mark.skipif(not SHARED.joinpath("codex").is_dir(), reason="shared traces absent")
+def test_real_rollouts_have_no_pairing_warnings():
+    for path in sorted(SHARED.joinpath("codex").glob("*.jsonl")):
+        session = read_one(path)
+        kinds = {w.kind for w in session.warnings}
+        assert not kinds & {"orphan_tool_result", "unanswered_tool_call"}, path.name
+        for episode in session.episodes:
+            assert pairing_issues(episode.messages) == [], path.name

@@ -17,6 +17,12 @@ Semantics (what this reader decides):
   -> a user message with ``origin="developer"`` (context only; the system
   prompt stays the first message, so chat templates that allow a single
   leading system message still render); ``assistant`` -> assistant text.
+- **Outputs stay with their calls.** Codex may record a developer / system
+  message (an approval, a model switch, new permissions) between a call and
+  its output. Each output is kept right after its call's assistant message
+  (with the call's other outputs), and the developer messages follow them in
+  their recorded order, as a tool-calling chat template requires; a call
+  still open when a user message or a new response comes is unanswered.
 - **One model response = one assistant Message.** Codex records each output
   item of a response on its own line, in completion order (a function call
   may come before the reasoning and text of the same response). A maximal
@@ -185,7 +191,7 @@ class _Rollout:
     # -- history changes ----------------------------------------------------
     def close_episode(self) -> None:
         self.flush_response()
-        messages = pair_tool_results(self.current, self.sink)
+        messages = pair_tool_results(outputs_with_calls(self.current), self.sink)
         fresh = any(m.role == "assistant" and m.untrainable_reason != "seen" for m in messages)
         if fresh:
             sid = self._session_id()
@@ -249,6 +255,35 @@ class _Rollout:
                                compactions=self.compactions, leaves=len(self.episodes),
                                images=self.items.images, ignored=dict(sorted(self.ignored.items()))),
         )
+
+
+def outputs_with_calls(messages: list[Message]) -> list[Message]:
+    """Move developer / system messages recorded between calls and their outputs to after those outputs.
+
+    Only messages with ``origin="developer"`` wait, and only while the last
+    assistant message has calls not yet answered; anything else (a user
+    message, a new response, an output for no open call) releases them first.
+    """
+    out: list[Message] = []
+    open_ids: set[str] = set()
+    held: list[Message] = []
+    for m in messages:
+        if m.role == "tool" and m.tool_call_id in open_ids:
+            open_ids.discard(m.tool_call_id)
+            out.append(m)
+            if not open_ids:
+                out.extend(held)
+                held = []
+            continue
+        if m.role == "user" and m.origin == "developer" and open_ids:
+            held.append(m)
+            continue
+        out.extend(held)
+        held = []
+        if m.role != "tool":
+            open_ids = {c.id for c in m.tool_calls} if m.role == "assistant" else set()
+        out.append(m)
+    return out + held
 
 
 def _seen(m: Message) -> Message:
