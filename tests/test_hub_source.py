@@ -48,12 +48,12 @@ def test_parse_uri_forms():
             parse_hub_uri(bad)
 
 
-def test_downloads_only_session_files_and_pins_commit(stub, tmp_path):
+def test_downloads_only_session_files_and_shards_and_pins_commit(stub, tmp_path):
     got = resolve_hub_source("hf://datasets/alice/traces", cache_dir=tmp_path, endpoint=stub.endpoint, token=False)
     names = sorted(p.relative_to(got.local_path).as_posix() for p in got.local_path.rglob("*") if p.is_file())
-    assert names == ["claude/c.jsonl", "pi/deep/s2.jsonl.gz", "pi/s1.jsonl"]
-    assert got.commit_sha == SHA_MAIN and got.files == 3
-    assert not any("README" in path or "parquet" in path for _, path in stub.requests)
+    assert names == ["claude/c.jsonl", "data/train.parquet", "pi/deep/s2.jsonl.gz", "pi/s1.jsonl"]
+    assert got.commit_sha == SHA_MAIN and got.files == 4
+    assert not any("README" in path for _, path in stub.requests)
 
 
 def test_subdir_and_revision_pin(stub, tmp_path):

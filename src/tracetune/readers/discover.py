@@ -2,7 +2,10 @@
 
 Directories are walked recursively (pi's ``~/.pi/agent/sessions/--cwd--/``
 layout, Claude Code's ``~/.claude/projects/<project>/``, Codex's
-``~/.codex/sessions/YYYY/MM/DD/``), taking ``*.jsonl`` and ``*.jsonl.gz``.
+``~/.codex/sessions/YYYY/MM/DD/``), taking ``*.jsonl`` and ``*.jsonl.gz``,
+and the shards of trace datasets (``*.parquet``, a ``save_to_disk`` folder's
+``*.arrow``; JSONL shards are told apart by their ``trace`` key): each row is
+then a source of its own (see ``datasets_source``).
 A file that cannot be read is recorded as an error for that file; the
 others are still read. Symlinked files are followed, symlinked directories
 inside a walked directory are not (so a symlink loop cannot trap the walk).
@@ -20,14 +23,16 @@ from typing import Callable, Iterable
 from tracetune.conversation.types import Message, ReadWarning, Session
 from tracetune.errors import TracetuneError, UnreadableFileError
 from tracetune.readers.base import MAX_DEPTH, deeper_than, not_regular
+from tracetune.readers.datasets_source import SHARD_SUFFIXES, is_dataset_shard, read_shard
 from tracetune.readers.hub import ResolvedSource, is_hub_uri, resolve_hub_source
-from tracetune.readers.registry import detect_format, reader_for
+from tracetune.readers.registry import ReadOptions, detect_format, reader_for
 
 SESSION_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
 def is_session_file(path: Path) -> bool:
-    return path.name.endswith(SESSION_SUFFIXES)
+    """A session file, or a trace dataset's shard, by its name."""
+    return path.name.endswith(SESSION_SUFFIXES + SHARD_SUFFIXES)
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
@@ -93,9 +98,10 @@ class ReadResult:
         return [w for s in self.sessions for w in s.warnings]
 
 
-def read_file(path: Path, fmt: str | None = None) -> tuple[str, list[Session]]:
+def read_file(path: Path, fmt: str | None = None, options: ReadOptions | None = None) -> tuple[str, list[Session]]:
     name = fmt or detect_format(path)
-    return name, [_shallow(s) for s in reader_for(name).read(path)]
+    reader = reader_for(name)
+    return name, [_shallow(s) for s in reader.read(path, **(options or ReadOptions()).for_reader(reader))]
 
 
 def _shallow(session: Session) -> Session:
@@ -147,8 +153,9 @@ def read_paths(
     fmt: str | None = None,
     on_file: Callable[[Path], None] | None = None,
     token: str | None = None,
+    options: ReadOptions | None = None,
 ) -> ReadResult:
-    """Read every session file under ``paths`` (local, or ``hf://datasets/...``).
+    """Read every session file under ``paths`` (local, or ``hf://datasets/...``), with the readers' ``options``.
 
     Unreadable and skipped files become ``errors`` (one line each); the others are still read.
     """
@@ -158,7 +165,10 @@ def read_paths(
     result.errors.extend(skipped)
     for path in files:
         try:
-            name, sessions = read_file(path, fmt)
+            if is_dataset_shard(path):
+                _add_rows(result, read_shard(path, fmt, read_file))
+                continue
+            name, sessions = read_file(path, fmt, options)
         except UnreadableFileError as exc:
             result.errors.append(FileError(str(path), str(exc)))
         except RecursionError:  # a reader's own parsing (arguments held as a JSON string) went too deep
@@ -166,6 +176,17 @@ def read_paths(
         else:
             result.formats[str(path)] = name
             result.sessions.extend(sessions)
-        if on_file:
-            on_file(path)
+        finally:
+            if on_file:
+                on_file(path)
     return result
+
+
+def _add_rows(result: ReadResult, rows) -> None:
+    """A dataset shard's rows: each one a source (a file, as ``inspect`` counts them) or an error."""
+    for row in rows:
+        if row.error is not None:
+            result.errors.append(FileError(row.source, row.error))
+        else:
+            result.formats[row.source] = row.format or "unknown"
+            result.sessions.extend(row.sessions)

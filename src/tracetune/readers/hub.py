@@ -1,6 +1,8 @@
 """Trace sources on the Hugging Face Hub: ``hf://datasets/OWNER/NAME[@REVISION][/SUBDIR]``.
 
-Only session files (``*.jsonl``, ``*.jsonl.gz``) are downloaded, with
+Only session files (``*.jsonl``, ``*.jsonl.gz``) and the shards of a trace
+dataset (``*.parquet`` as ``push_to_hub`` writes them, ``*.arrow`` of a
+``save_to_disk`` folder; see ``datasets_source``) are downloaded, with
 ``huggingface_hub.snapshot_download`` into the normal Hub cache, so a second
 run reuses them. The resolved commit sha is returned so the run manifest can
 pin exactly what was read. Every failure (gated or missing repo, unknown
@@ -20,7 +22,8 @@ HF_SCHEME = "hf://"
 _URI = re.compile(
     r"^hf://datasets/(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.+?))?/?$"
 )
-SESSION_PATTERNS = ("*.jsonl", "*.jsonl.gz")
+SESSION_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.parquet", "*.arrow")
+SOURCE_SUFFIXES = tuple(p.removeprefix("*") for p in SESSION_PATTERNS)
 
 
 def is_hub_uri(spec: str | Path) -> bool:
@@ -103,13 +106,13 @@ def resolve_hub_source(
     if not local.is_dir():
         raise TracetuneError(
             f"{source.uri}: the folder '{source.subdir}' holds no session files at this revision",
-            hint="check the path inside the dataset repo (files must end in .jsonl or .jsonl.gz)",
+            hint="check the path inside the dataset repo (files must end in .jsonl, .jsonl.gz, .parquet or .arrow)",
         )
-    files = sum(1 for p in local.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz")))
+    files = sum(1 for p in local.rglob("*") if p.name.endswith(SOURCE_SUFFIXES))
     if files == 0:
         raise TracetuneError(
-            f"{source.uri}: no session files (*.jsonl, *.jsonl.gz) in this dataset",
-            hint="point at a dataset (or subfolder) of raw agent session files",
+            f"{source.uri}: no session files (*.jsonl, *.jsonl.gz) or dataset shards (*.parquet, *.arrow) in this dataset",
+            hint="point at a dataset (or subfolder) of raw agent session files, or of rows with a 'trace' column",
         )
     return ResolvedSource(source.uri, source.repo_id, source.revision, root.name, local, files)
 
