@@ -77,7 +77,7 @@ def test_inspect_shows_figures_per_agent(mixed):
 
     from tracetune.cli.main import app
 
-    out = CliRunner().invoke(app, ["inspect", "--json", str(mixed)])
+    out = CliRunner().invoke(app, ["inspect", "--json", "--sidechains", "context", str(mixed)])
     assert out.exit_code == 0, out.output
     figures = json.loads(out.stdout)
     agents = figures["by_agent"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ REAL = SHARED / "claude-code" / "example_claude_code.jsonl"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude_code"
 
 
-def read_one(path: Path):
-    sessions = claude_code.read(path)
+def read_one(path: Path, **options):
+    sessions = claude_code.read(path, **options)
     assert len(sessions) == 1
     return sessions[0]
 
@@ -91,7 +92,7 @@ def test_branches_are_separate_episodes_and_shared_turns_are_seen():
 
 
 def test_sidechain_turns_get_their_own_context_only_episode():
-    session = read_one(FIXTURES / "sidechain.jsonl")
+    session = read_one(FIXTURES / "sidechain.jsonl", sidechains="context")
     main, side = session.episodes
     assert main.start == "root" and side.start == "sidechain"
     assert all(m.is_target for m in main.messages if m.role == "assistant")
@@ -101,6 +102,57 @@ def test_sidechain_turns_get_their_own_context_only_episode():
     assert side.messages[0].content == "Find where config is loaded"
     assert session.trainable_turns == 2 and session.assistant_turns == 4
     assert set(session.teacher_models) == {"claude-opus-4-6", "claude-haiku-4-5"}
+
+
+def test_sidechains_are_trained_by_default_in_their_own_episode_with_their_own_prompt():
+    session = read_one(FIXTURES / "sidechain.jsonl")
+    main, side = session.episodes
+    assert side.start == "sidechain" and side.messages[0].role == "user"
+    assert side.messages[0].content == "Find where config is loaded"  # the Task prompt, not the main conversation
+    assert not {m.entry_id for m in side.messages} & {m.entry_id for m in main.messages}
+    assert all(m.is_target for m in side.messages if m.role == "assistant")
+    assert session.trainable_turns == session.assistant_turns == 4
+    assert session.warnings == ()
+
+
+def test_dropped_sidechains_are_not_read_but_counted():
+    session = read_one(FIXTURES / "sidechain.jsonl", sidechains="drop")
+    (main,) = session.episodes
+    assert main.start == "root" and session.assistant_turns == session.trainable_turns == 2
+    assert session.stats.ignored["sidechain"] == 4
+    assert session.teacher_models == ("claude-opus-4-6",)
+
+
+def test_the_sidechains_option_reaches_the_reader_from_the_commands(tmp_path):
+    from typer.testing import CliRunner
+
+    from tracetune.cli.main import app
+    from tracetune.pipeline.config import load_config
+    from tracetune.readers import read_paths
+    from tracetune.readers.registry import ReadOptions
+
+    path = FIXTURES / "sidechain.jsonl"
+    assert read_paths([path], options=ReadOptions(sidechains="context")).sessions[0].trainable_turns == 2
+    config = load_config(None, ["traces.sidechains='drop'"], name="t")
+    assert config.traces.read_options() == ReadOptions(sidechains="drop")
+    for mode, turns in (("train", 4), ("context", 2), ("drop", 2)):
+        out = CliRunner().invoke(app, ["inspect", "--json", "--sidechains", mode, str(path)])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["total"]["trainable_turns"] == turns
+    bad = CliRunner().invoke(app, ["inspect", "--sidechains", "sometimes", str(path)])
+    assert bad.exit_code != 0 and "sidechains" in str(bad.exception)
+
+
+@pytest.mark.skipif(not (SHARED / "claude-code").is_dir(), reason="shared traces absent")
+def test_real_files_read_the_same_in_every_sidechain_mode_but_their_sidechains():
+    for path in sorted((SHARED / "claude-code").glob("*.jsonl")):
+        modes = {mode: read_one(path, sidechains=mode) for mode in ("train", "context", "drop")}
+        side = [e for e in modes["train"].episodes if e.start == "sidechain"]
+        side_turns = sum(1 for e in side for m in e.messages if m.role == "assistant" and m.is_target)
+        assert modes["train"].trainable_turns - side_turns == modes["context"].trainable_turns
+        assert modes["drop"].trainable_turns == modes["context"].trainable_turns
+        for episode in side:  # each a whole conversation: its own prompt first
+            assert episode.messages[0].role == "user" and episode.messages[0].content
 
 
 def test_compaction_starts_a_new_episode_at_the_summary():

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tracetune.errors import TracetuneError
 from tracetune.readers.discover import read_paths
+from tracetune.readers.registry import ReadOptions
 from tracetune.readers.summary import Figures, InspectSummary, local_session_files, summarise
 
 SCALARS = [
@@ -41,22 +42,24 @@ def register(app: typer.Typer) -> None:
         paths: list[str] = typer.Argument(..., help="Session files or directories (walked recursively), or hf://datasets/OWNER/NAME."),
         as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON instead of tables."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Trace format (default: detected per file)."),
+        sidechains: str = typer.Option("train", "--sidechains", help="Claude Code subagent conversations: 'train' (default), 'context' (never targets) or 'drop'."),
     ) -> None:
         """Count sessions, episodes, assistant turns, tool calls and warnings in session files."""
-        summary = _read(paths, fmt)
+        summary = _read(paths, fmt, ReadOptions(sidechains=sidechains))  # type: ignore[arg-type]
         if as_json:
             print(json.dumps(summary.to_json(), indent=2))
         else:
             _print(summary, Console())
 
 
-def _read(paths: list[str], fmt: str | None) -> InspectSummary:
+def _read(paths: list[str], fmt: str | None, options: ReadOptions | None = None) -> InspectSummary:
     total = len(local_session_files(paths))
     err = Console(stderr=True)
     columns = (TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
     with Progress(*columns, console=err, transient=True, disable=total < 2) as progress:
         task = progress.add_task("", total=total or None)
-        result = read_paths(paths, fmt=fmt, on_file=lambda p: progress.update(task, advance=1, description=p.name))
+        result = read_paths(paths, fmt=fmt, options=options,
+                            on_file=lambda p: progress.update(task, advance=1, description=p.name))
     if not result.sessions and not result.errors:
         raise TracetuneError(
             f"no session files under {', '.join(map(str, paths))}",

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         student: str = typer.Option(..., "--student", help="Model id or local folder (its tokenizer and chat template)."),
         out: Path = typer.Option(..., "--out", help="Folder to write the prepared dataset into."),
         fmt: Optional[str] = typer.Option(None, "--format", help="Force a trace format (default: detect per file)."),
+        sidechains: str = typer.Option("train", "--sidechains", help="Claude Code subagent conversations: 'train' (default), 'context' (never targets) or 'drop'."),
         chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Template override: 'tool-aware', a shipped name ('chatml_tools', 'generic_tools') or a .jinja file."),
         template: Optional[str] = typer.Option(None, "--template", help="'tool-aware': the shipped tool-calling template that fits the student (same as --chat-template tool-aware)."),
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt text, or a file holding it."),
@@ -38,6 +39,7 @@ def register(app: typer.Typer) -> None:
         from tracetune.errors import TracetuneError
         from tracetune.prepare.config import PrepareConfig
         from tracetune.prepare.stage import prepare
+        from tracetune.readers.registry import ReadOptions
 
         if template and chat_template and template != chat_template:
             raise TracetuneError("--template and --chat-template name different templates", hint="pass one of them")
@@ -61,10 +63,12 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise TracetuneError(f"invalid prepare options: {bad}", hint="see tracetune prepare --help") from None
+        options = ReadOptions(sidechains=sidechains)  # type: ignore[arg-type]
         console = Console(stderr=True)
         with _progress(console) as bar:
             task = bar.add_task("rendering sessions", total=None)
-            result = prepare(config, traces, out, fmt=fmt, progress=lambda _s, done, total: bar.update(task, completed=done, total=total))
+            result = prepare(config, traces, out, fmt=fmt, read_options=options,
+                             progress=lambda _s, done, total: bar.update(task, completed=done, total=total))
         if result.template_audit:
             Console().print(audit_line(result.template_audit.to_dict()), highlight=False)
             for warning in result.template_audit.warnings:

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         runs_dir: str | None = typer.Option(None, "--runs-dir", help="Folder holding the runs."),
         student: str | None = typer.Option(None, "--student", help="Model id, local folder, or 'tiny'."),
         traces: list[str] = typer.Option([], "--traces", help="Session file or folder (repeatable; replaces the config's)."),
+        sidechains: str | None = typer.Option(None, "--sidechains", help="Claude Code subagent conversations: 'train' (default), 'context' (never targets) or 'drop'; sets [traces] sidechains."),
         repo_id: str | None = typer.Option(None, "--push-to", help="Hub repo to push the adapter and card to."),
         force: list[str] = typer.Option([], "--force", help="Rerun this stage even if unchanged ('all' for every stage)."),
         on: str = typer.Option("local", "--on", help="Where the train/sweep stage runs: 'local' or 'hf-jobs' (Hugging Face Jobs)."),
@@ -27,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from tracetune.pipeline.runner import run as run_pipeline
 
         flags = {"name": name, "runs_dir": runs_dir, "student.model": student, "publish.repo_id": repo_id,
-                 "traces.paths": list(traces) or None}
+                 "traces.paths": list(traces) or None, "traces.sidechains": sidechains}
         from tracetune.errors import TracetuneError
         from tracetune.pipeline.stages import default_stages
 

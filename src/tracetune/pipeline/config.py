@@ -22,7 +22,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -56,6 +56,20 @@ class TracesConfig(_Section):
 
     paths: list[str] = Field(default_factory=list, description="Session files or directories to read (read-only).")
     format: str = Field("auto", description="Reader to use: 'auto' (detected per file), 'pi', 'claude-code' (or 'claude_code'), 'codex', 'messages'.")
+    sidechains: Literal["train", "context", "drop"] = Field(
+        "train",
+        description="Claude Code subagent (sidechain) conversations: 'train' (their turns are targets: each is a whole "
+                    "conversation opening with the prompt the main agent wrote for it, and in sessions that delegate "
+                    "they hold most of the teacher's turns), 'context' (read, never targets: the subagent ran with its "
+                    "own system prompt and tool subset), 'drop' (not read). Subagents may run on another model: "
+                    "[prepare] teacher_models keeps only the model you want.",
+    )
+
+    def read_options(self):
+        """These settings as the readers take them."""
+        from tracetune.readers.registry import ReadOptions
+
+        return ReadOptions(sidechains=self.sidechains)
 
     @field_validator("format")
     @classmethod

@@ -88,6 +88,7 @@ def evaluate_run(
     prepare_config = config.prepare.model_copy(update={"student": student})
     say(f"preparing {len(local)} trace source(s) with {run.name}'s settings, every session held out")
     prepared = prepare(prepare_config, local, out / "prepared", fmt=fmt or _format(config), all_eval=True,
+                       read_options=config.traces.read_options(),
                        progress=(lambda step, done, total: progress(f"prepare {step}", done, total)) if progress else None)
     check_splits(prepared.stats, prepare_config.max_length, splits=("eval",))
     eval_config = config.eval.model_copy(update={"live": None, "inspect_benchmarks": []})

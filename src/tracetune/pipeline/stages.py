@@ -83,7 +83,7 @@ def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
     paths = _trace_paths(ctx)
     if ctx.hub_sources:
         ctx.record("hub_sources", ctx.hub_sources)  # each Hub dataset pinned to the commit that was read
-    result = prepare(config, paths, out, fmt=fmt, progress=ctx.progress)
+    result = prepare(config, paths, out, fmt=fmt, progress=ctx.progress, read_options=ctx.config.traces.read_options())
     for warning in result.stats.get("warnings", []):
         ctx.console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     check_splits(result.stats, config.max_length)

@@ -77,10 +77,12 @@ def prepare(
     tokenizer=None,
     progress: Progress | None = None,
     all_eval: bool = False,
+    read_options=None,
 ) -> PrepareResult:
     """Read, redact, split, render and write; returns the output folder and the stats.
 
-    ``all_eval`` puts every session in the eval split (new sessions for a trained run's eval).
+    ``all_eval`` puts every session in the eval split (new sessions for a trained run's eval);
+    ``read_options`` (``readers.registry.ReadOptions``) are the readers' settings, e.g. sidechains.
     """
     from tracetune.prepare.redact import redact_sessions
     from tracetune.prepare.split import split_sessions
@@ -92,7 +94,7 @@ def prepare(
     tokenizer = tokenizer or load_student_tokenizer(config)
     audit = audit_student(config, tokenizer)
     clock.lap("load_student")
-    read = read_paths(list(sources), fmt)
+    read = read_paths(list(sources), fmt, options=read_options)
     stats.files = len(read.formats) + len(read.errors)
     stats.read_warnings.update(w.kind for w in read.warnings)
     if not read.sessions:

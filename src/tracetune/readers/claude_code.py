@@ -30,9 +30,14 @@ Semantics (what this reader decides):
   new Episode (start ``compaction``). Nothing before the boundary is carried.
 - **Sidechains** (``isSidechain``: subagent conversations of the Task/Agent
   tool) are read as their own tree into their own Episodes (start
-  ``sidechain``); their assistant turns are context only (reason
-  ``sidechain``) because the subagent ran with another system prompt and tool
-  set than the session's. A subagent file (all lines sidechain) reads the same.
+  ``sidechain``), never mixed into the main conversation. Each starts at its
+  own root with the prompt the main agent wrote for it as a user message, so
+  it is a whole conversation. ``sidechains`` chooses what they give:
+  ``"train"`` (default) their assistant turns are targets like the main
+  conversation's; ``"context"`` they stay context only (reason ``sidechain``:
+  the subagent ran with its own system prompt, tool subset and often model);
+  ``"drop"`` they are not read (their entries counted in ``stats.ignored`` as
+  ``sidechain``). A subagent file (all lines sidechain) reads the same.
 - **Context, never targets.** Injected system reminders and command wrappers
   (``isMeta`` lines, ``<command-name>`` / ``<local-command-stdout>`` text) stay
   user messages with an ``origin``. Synthetic assistant lines (API errors,
@@ -61,6 +66,7 @@ from tracetune.readers.tool_pairing import dedupe_warnings, mark_seen
 
 FORMAT = "claude-code"
 AGENT = "claude-code"
+OPTIONS = ("sidechains",)  # the ReadOptions fields this reader takes
 
 META_TYPES = frozenset(
     {"queue-operation", "file-history-snapshot", "last-prompt", "summary", "progress", "attachment",
@@ -94,7 +100,8 @@ class Node:
         return self.kind in ("user", "assistant", "boundary")
 
 
-def read(path: Path) -> list[Session]:
+def read(path: Path, sidechains: str = "train") -> list[Session]:
+    """The file's one Session; ``sidechains``: "train", "context" or "drop" (see the module docstring)."""
     path = Path(path)
     sink = WarningSink(path)
     lines = list(iter_json_lines(open_text(path), sink))
@@ -107,8 +114,12 @@ def read(path: Path) -> list[Session]:
     side = {u: n for u, n in nodes.items() if n.sidechain}
     conv = blocks.Converter(ignored, sink, blocks.call_names(nodes.values()))
     episodes, leaves, branch_points = _tree_episodes(main, session_id, sink, conv, sidechain=False)
-    side_eps, _, _ = _tree_episodes(side, session_id, sink, conv, sidechain=True)
-    episodes += side_eps
+    if sidechains == "drop":
+        if side:
+            ignored["sidechain"] = len(side)
+    else:
+        side_eps, _, _ = _tree_episodes(side, session_id, sink, conv, sidechain=True, train=sidechains == "train")
+        episodes += side_eps
     models = sorted({m.model for ep in episodes for m in ep.messages if m.model})
     stats = SessionStats(
         entries=len(lines),
@@ -186,8 +197,8 @@ def _bump(counts: dict[str, int], key: str, by: int = 1) -> None:
 
 
 def _tree_episodes(nodes: dict[str, Node], session_id: str, sink: WarningSink, conv: blocks.Converter,
-                   sidechain: bool) -> tuple[list[Episode], int, int]:
-    """Episodes for every leaf of one tree (main conversation or sidechains)."""
+                   sidechain: bool, train: bool = True) -> tuple[list[Episode], int, int]:
+    """Episodes for every leaf of one tree (main conversation or sidechains; ``train=False``: context only)."""
     for node in nodes.values():
         if node.parent is not None and node.parent not in nodes:
             if not sidechain:
@@ -218,7 +229,7 @@ def _tree_episodes(nodes: dict[str, Node], session_id: str, sink: WarningSink, c
         messages = mark_seen(messages, seen_turns, copies)
         if len(seen_turns) == before:
             continue  # no assistant turn of its own: nothing to learn from this path
-        if sidechain:
+        if sidechain and not train:
             messages = [_as_sidechain(m) for m in messages]
         key = f"sidechain:{leaf.uuid}" if sidechain else leaf.uuid
         episodes.append(Episode(id=f"{session_id}:{key}", messages=tuple(messages), start=start, leaf_id=leaf.uuid))

@@ -1,10 +1,12 @@
-"""Which reader reads which file: registration, detection, ``--format``."""
+"""Which reader reads which file: registration, detection, ``--format``, reader options."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Literal, get_args
 
 from tracetune.errors import TracetuneError, UnreadableFileError
 from tracetune.readers.base import first_objects
@@ -19,6 +21,28 @@ READERS: dict[str, str] = {
 }
 #: other spellings users write (the Python module's name, the product's name)
 ALIASES: dict[str, str] = {"claude_code": "claude-code", "claude": "claude-code", "pi-coding-agent": "pi"}
+
+
+SidechainMode = Literal["train", "context", "drop"]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Reading choices a user makes (``[traces]`` in a run config, ``--sidechains`` on the commands).
+
+    A reader takes the fields it names in its module's ``OPTIONS`` as keyword
+    arguments of ``read``; the others do not concern it.
+    """
+
+    sidechains: SidechainMode = "train"  # Claude Code subagent conversations: see TracesConfig.sidechains
+
+    def __post_init__(self) -> None:
+        if self.sidechains not in get_args(SidechainMode):
+            raise TracetuneError(f"unknown sidechains mode {self.sidechains!r}",
+                                 hint=f"choose one of: {', '.join(get_args(SidechainMode))}")
+
+    def for_reader(self, module: ModuleType) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in getattr(module, "OPTIONS", ())}
 
 
 def format_name(name: str) -> str:
