@@ -166,7 +166,7 @@ def read_paths(
     for path in files:
         try:
             if is_dataset_shard(path):
-                _add_rows(result, read_shard(path, fmt, read_file))
+                _add_rows(result, read_shard(path, fmt, lambda p, f: read_file(p, f, options)))
                 continue
             name, sessions = read_file(path, fmt, options)
         except UnreadableFileError as exc:
