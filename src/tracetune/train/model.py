@@ -132,15 +132,15 @@ def build_sft_args(config: TrainConfig, out: Path, *, has_eval: bool, eval_on_st
     tracking = config.report_to == "trackio"
     return SFTConfig(
         output_dir=str(out / "checkpoints"),
-        learning_rate=config.lr,
-        lr_scheduler_type=config.lr_scheduler,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
-        num_train_epochs=config.epochs,
+        num_train_epochs=config.num_train_epochs,
         max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=config.per_device_batch_size,
-        gradient_accumulation_steps=config.grad_accumulation,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_length=None if config.padding_free else config.max_length,  # rows are already cut (train.data)
         packing=config.packing,
         packing_strategy="bfd",
@@ -154,6 +154,7 @@ def build_sft_args(config: TrainConfig, out: Path, *, has_eval: bool, eval_on_st
         eval_strategy="steps" if has_eval else "no",
         eval_steps=config.eval_steps or NO_EVAL_STEPS,
         eval_on_start=has_eval and eval_on_start and config.eval_before_train,
+        prediction_loss_only=True,  # the eval loop would otherwise keep every eval window's logits (GBs)
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
