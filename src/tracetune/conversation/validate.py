@@ -54,7 +54,3 @@ def pairing_issues(messages: Sequence[Message]) -> list[PairingIssue]:
                 issues.append(PairingIssue("unanswered_tool_call", i, call.id))
     issues.sort(key=lambda issue: issue.index)
     return issues
-
-
-def is_well_paired(messages: Sequence[Message]) -> bool:
-    return not pairing_issues(messages)

@@ -101,9 +101,6 @@ class RunResult:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
-    def path(self, stage: str) -> Path:
-        return self.run_dir / stage
-
 
 def inputs_hash(stage: Stage, ctx: StageContext) -> str:
     data: dict[str, Any] = {

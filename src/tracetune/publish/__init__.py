@@ -1,1 +1,3 @@
-"""publish stage."""
+"""Getting the student out: a local export (adapter, merged model, card) and an upload to the
+Hugging Face Hub.
+"""

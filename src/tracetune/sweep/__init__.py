@@ -1,1 +1,3 @@
-"""sweep stage."""
+"""Train a grid of variants and pick the winner by a selection rule written down before any score
+exists.
+"""

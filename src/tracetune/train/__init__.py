@@ -1,1 +1,3 @@
-"""train stage."""
+"""One LoRA fine-tuning run with TRL + PEFT on prepared data, tracked with Trackio; the built-in
+students.
+"""
