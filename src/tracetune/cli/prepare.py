@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -38,6 +39,7 @@ def register(app: typer.Typer) -> None:
 
         from tracetune.errors import TracetuneError
         from tracetune.prepare.config import PrepareConfig
+        from tracetune.prepare.notes import prepare_notes
         from tracetune.prepare.stage import prepare
         from tracetune.readers.registry import ReadOptions
 
@@ -75,6 +77,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         Console().print(summary_table(result.stats))
         Console().print(turns_line(result.stats), highlight=False)
+        for note in prepare_notes(result.stats):
+            console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
         if not result.stats["turns"]["supervised"]:
             conv = result.stats["conversion"]
             console.print(

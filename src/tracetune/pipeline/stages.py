@@ -76,6 +76,9 @@ def _trace_paths(ctx: StageContext) -> list[Path]:
 
 
 def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
+    from rich.markup import escape
+
+    from tracetune.prepare.notes import prepare_notes
     from tracetune.prepare.stage import prepare
 
     config = ctx.config.prepare.model_copy(update={"student": student_model(ctx)})
@@ -84,8 +87,8 @@ def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
     if ctx.hub_sources:
         ctx.record("hub_sources", ctx.hub_sources)  # each Hub dataset pinned to the commit that was read
     result = prepare(config, paths, out, fmt=fmt, progress=ctx.progress, read_options=ctx.config.traces.read_options())
-    for warning in result.stats.get("warnings", []):
-        ctx.console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    for warning in prepare_notes(result.stats):  # skipped files, dropped turns by agent and reason, with the fix
+        ctx.console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     check_splits(result.stats, config.max_length)
     turns = result.stats.get("turns", {})
     return {"sessions": result.stats.get("read", {}).get("sessions"), "turns_supervised": turns.get("supervised")}
