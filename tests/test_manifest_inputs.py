@@ -76,3 +76,5 @@ def test_a_hub_source_records_its_commit_and_a_new_commit_is_reported(tmp_path):
     assert old[uri]["revision"] == "a" * 40 and set(old[uri]["files"]) == {"s.jsonl"}
     new = input_record([snap], {str(snap): uri}, [{"uri": uri, "commit_sha": "b" * 40}])
     assert "now at bbbbbbbbbbbb (was aaaaaaaaaaaa)" in (input_changes(old, new) or "")
+    written = input_record([snap], {str(snap): uri + "/"}, [{"uri": uri, "commit_sha": "c" * 40}])  # as configured
+    assert written[uri + "/"]["revision"] == "c" * 40

@@ -98,11 +98,14 @@ def input_record(paths: list[Path], labels: dict[str, str] | None = None,
 
     A Hub source (``hf://datasets/...``) also records the commit it was read at (``revision``).
     """
+    from tracetune.readers.hub import is_hub_uri, parse_hub_uri
+
     labels, commits = labels or {}, {s.get("uri"): s.get("commit_sha") for s in hub_sources or []}
     record: dict[str, Any] = {}
     for path in paths:
         label = labels.get(str(path), str(path))
-        entry: dict[str, Any] = {"revision": commits[label]} if commits.get(label) else {}
+        commit = commits.get(parse_hub_uri(label).uri if is_hub_uri(label) else label)
+        entry: dict[str, Any] = {"revision": commit} if commit else {}
         entry["files"] = source_files(Path(path))
         record[label] = entry
     return record
