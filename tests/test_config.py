@@ -25,14 +25,14 @@ def test_every_bad_key_is_listed_with_its_location(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(
         'name = "x"\n'
-        "[train]\nlr = -1\nlora_rr = 8\n"
+        "[train]\nlearning_rate = -1\nlora_rr = 8\n"
         "[publish]\nprivat = false\n"
         "[eval]\nmax_samples = 0\n"
     )
     with pytest.raises(ConfigError) as err:
         load_config(path)
     msg = str(err.value)
-    assert "train.lr:" in msg
+    assert "train.learning_rate:" in msg
     assert "train.lora_rr: unknown key (did you mean 'lora_r'?)" in msg
     assert "publish.privat: unknown key (did you mean 'private'?)" in msg
     assert "eval.max_samples:" in msg
@@ -102,10 +102,10 @@ def test_run_command_reports_config_problems_without_traceback(tmp_path):
     import sys
 
     bad = tmp_path / "bad.toml"
-    bad.write_text("[train]\nlr = 'fast'\n[sweep_]\n")
+    bad.write_text("[train]\nlearning_rate = 'fast'\n[sweep_]\n")
     proc = subprocess.run([sys.executable, "-m", "tracetune.cli.main", "run", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "train.lr:" in proc.stderr and "sweep_: unknown key (did you mean 'sweep'?)" in proc.stderr
+    assert "train.learning_rate:" in proc.stderr and "sweep_: unknown key (did you mean 'sweep'?)" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -151,7 +151,7 @@ def test_manifest_records_hashes_config_and_timings(tmp_path, config):
     fake = FakeStages()
     _run(config, tmp_path, fake)
     m = read_manifest(tmp_path)
-    assert m.config["train"]["lr"] == 1e-3
+    assert m.config["train"]["learning_rate"] == 1e-3
     for name in ("prepare", "sweep", "card"):
         rec = m.stages[name]
         assert rec.status == "done" and rec.inputs_hash and rec.outputs

@@ -76,8 +76,23 @@ for _name in COMMANDS:
     importlib.import_module(f"tracetune.cli.{_name}").register(app)
 
 
+def _short_warnings() -> None:
+    """A former option name (``train.config.DeprecatedOption``) prints as one ``warning:`` line, not Python's form."""
+    import warnings
+
+    python_form = warnings.formatwarning
+
+    def form(message, category, filename, lineno, line=None):
+        if category.__name__ == "DeprecatedOption":
+            return f"warning: {message}\n"
+        return python_form(message, category, filename, lineno, line)
+
+    warnings.formatwarning = form
+
+
 def main() -> None:
     """Entry point: user errors print a message and a hint, never a traceback."""
+    _short_warnings()
     try:
         code = app(standalone_mode=False)
     except TracetuneError as exc:

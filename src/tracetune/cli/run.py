@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         config: Path = typer.Argument(..., help="Run config (TOML); `tracetune init` writes an example."),
-        set_: list[str] = typer.Option([], "--set", help="Override a field: --set sweep.max_steps=20 (repeatable)."),
+        set_: list[str] = typer.Option([], "--set", help="Override a field of the config, e.g. --set train.max_steps=20 (repeatable)."),
         name: str | None = typer.Option(None, "--name", help="Run name (the run folder is runs_dir/name)."),
         runs_dir: str | None = typer.Option(None, "--runs-dir", help="Folder holding the runs."),
         student: str | None = typer.Option(None, "--student", help="Model id, local folder, or 'tiny'."),

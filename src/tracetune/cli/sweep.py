@@ -25,21 +25,25 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Sweep folder: selection_rule.json, variants/, selection.json."),
         model: Optional[str] = typer.Option(None, "--model", help="Student model id or local folder."),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML with [train] and [sweep] tables (flags override)."),
-        lr: Optional[str] = typer.Option(None, "--lr", help="Learning rates, comma-separated (e.g. 1e-4,2e-4)."),
+        learning_rate: Optional[str] = typer.Option(None, "--learning-rate", help="Learning rates, comma-separated (e.g. 1e-4,2e-4)."),
         lora_r: Optional[str] = typer.Option(None, "--lora-r", help="LoRA ranks, comma-separated (e.g. 8,16)."),
         max_length: Optional[str] = typer.Option(None, "--max-length", help="Sequence lengths, comma-separated."),
         metric: Optional[str] = typer.Option(None, "--metric", help="Selection metric (eval_loss)."),
         direction: Optional[str] = typer.Option(None, "--direction", help="min | max (min)."),
-        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps per variant (overrides epochs)."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps per variant (overrides num_train_epochs)."),
         report_to: Optional[str] = typer.Option(None, "--report-to", help="trackio (local) | none."),
+        lr: Optional[str] = typer.Option(None, "--lr", hidden=True, help="Former name of --learning-rate."),
     ) -> None:
         """Variants run one after another; a failing one is recorded and the others go on. Rerun to resume."""
+        from tracetune.cli.train import former_flag
         from tracetune.sweep.config import load_sweep_config
         from tracetune.sweep.runner import run_sweep
         from tracetune.train.config import load_train_config
 
         base = load_train_config(config, model=model, max_steps=max_steps, report_to=report_to)
-        sweep = load_sweep_config(config, lr=_floats(lr), lora_r=_ints(lora_r), max_length=_ints(max_length), metric=metric, direction=direction)
+        rates = _floats(former_flag(learning_rate, lr, "--learning-rate", "--lr"))
+        sweep = load_sweep_config(config, learning_rate=rates, lora_r=_ints(lora_r), max_length=_ints(max_length),
+                                  metric=metric, direction=direction)
         err = Console(stderr=True)
 
         def rule_written(path: Path, sha: str) -> None:
@@ -56,13 +60,13 @@ def register(app: typer.Typer) -> None:
 
 def outcome_table(result, metric: str) -> Table:
     table = Table(title=f"sweep ({metric}, rule sha256 {result.rule_sha256[:12]}...)")
-    for col in ("variant", "lr", "rank", "max length", metric, "status"):
+    for col in ("variant", "learning rate", "rank", "max length", metric, "status"):
         table.add_column(col, justify="left" if col in ("variant", "status") else "right")
     for o in result.outcomes:
         score = o.metrics.get(metric)
         mark = " [bold green]<- winner[/]" if o.name == result.winner else ""
         table.add_row(
-            o.name, f"{o.params['lr']:g}", str(o.params["lora_r"]), str(o.params["max_length"]),
+            o.name, f"{o.params.get('learning_rate', o.params.get('lr', 0)):g}", str(o.params["lora_r"]), str(o.params["max_length"]),
             f"{score:.4f}" if isinstance(score, (int, float)) else "-", (o.status if o.status == "ok" else f"failed: {o.error}") + mark,
         )
     return table

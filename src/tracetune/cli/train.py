@@ -14,6 +14,18 @@ def _csv(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def former_flag(value, former, name: str, former_name: str):
+    """The value of a flag, or of its former (hidden) name with a deprecation line on stderr."""
+    if former is None:
+        return value
+    if value is not None:
+        from tracetune.errors import TracetuneError
+
+        raise TracetuneError(f"{former_name} is the former name of {name}: give only {name}")
+    Console(stderr=True).print(f"[yellow]warning:[/] {former_name} is deprecated: use {name} (TRL's name)", highlight=False)
+    return former
+
+
 def _bf16(value: Optional[str]):
     return None if value is None else {"auto": "auto", "true": True, "false": False}.get(value.lower(), value)
 
@@ -26,16 +38,17 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="Student model id or local folder."),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML with a [train] table (flags override it)."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
-        lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (2e-4)."),
+        learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Peak learning rate (2e-4)."),
+        lr_scheduler_type: Optional[str] = typer.Option(None, "--lr-scheduler-type", help="Learning-rate schedule (cosine)."),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank (16)."),
         lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha (2 x rank)."),
         lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout (0.05)."),
         target_modules: Optional[str] = typer.Option(None, "--target-modules", help="Comma-separated module names (default: automatic)."),
         modules_to_save: Optional[str] = typer.Option(None, "--modules-to-save", help="Comma-separated modules trained in full, e.g. lm_head,model.norm."),
-        epochs: Optional[float] = typer.Option(None, "--epochs", help="Passes over the training split (1)."),
-        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps; overrides --epochs."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sequences per device per step (1)."),
-        grad_accumulation: Optional[int] = typer.Option(None, "--grad-accumulation", help="Forward passes per optimizer step (4)."),
+        num_train_epochs: Optional[float] = typer.Option(None, "--num-train-epochs", help="Passes over the training split (1)."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps; overrides --num-train-epochs."),
+        per_device_train_batch_size: Optional[int] = typer.Option(None, "--per-device-train-batch-size", help="Sequences per device per step (1)."),
+        gradient_accumulation_steps: Optional[int] = typer.Option(None, "--gradient-accumulation-steps", help="Forward passes per optimizer step (4)."),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sequence (4096)."),
         packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack examples into full rows (documents kept apart)."),
         padding_free: Optional[bool] = typer.Option(None, "--padding-free/--no-padding-free", help="One unpadded row per batch."),
@@ -48,15 +61,23 @@ def register(app: typer.Typer) -> None:
         report_to: Optional[str] = typer.Option(None, "--report-to", help="trackio (local) | none."),
         trackio_space_id: Optional[str] = typer.Option(None, "--trackio-space-id", help="Hosted Trackio dashboard (network)."),
         save_merged: Optional[bool] = typer.Option(None, "--save-merged/--no-save-merged", help="Also write OUT/merged."),
+        lr: Optional[float] = typer.Option(None, "--lr", hidden=True, help="Former name of --learning-rate."),
+        epochs: Optional[float] = typer.Option(None, "--epochs", hidden=True, help="Former name of --num-train-epochs."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", hidden=True, help="Former name of --per-device-train-batch-size."),
+        grad_accumulation: Optional[int] = typer.Option(None, "--grad-accumulation", hidden=True, help="Former name of --gradient-accumulation-steps."),
     ) -> None:
         """Fine-tune the student with LoRA on the prepared dataset (works under `accelerate launch`)."""
         from tracetune.train.config import load_train_config
         from tracetune.train.trainer import finish_distributed, is_main_process, train
 
         cfg = load_train_config(
-            config, model=model, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-            target_modules=_csv(target_modules), modules_to_save=_csv(modules_to_save), epochs=epochs, max_steps=max_steps, per_device_batch_size=batch_size,
-            grad_accumulation=grad_accumulation, max_length=max_length, packing=packing, padding_free=padding_free,
+            config, model=model, learning_rate=former_flag(learning_rate, lr, "--learning-rate", "--lr"),
+            lr_scheduler_type=lr_scheduler_type, lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+            target_modules=_csv(target_modules), modules_to_save=_csv(modules_to_save),
+            num_train_epochs=former_flag(num_train_epochs, epochs, "--num-train-epochs", "--epochs"), max_steps=max_steps,
+            per_device_train_batch_size=former_flag(per_device_train_batch_size, batch_size, "--per-device-train-batch-size", "--batch-size"),
+            gradient_accumulation_steps=former_flag(gradient_accumulation_steps, grad_accumulation, "--gradient-accumulation-steps", "--grad-accumulation"),
+            max_length=max_length, packing=packing, padding_free=padding_free,
             gradient_checkpointing=gradient_checkpointing, bf16=_bf16(bf16), load_in_4bit=load_in_4bit, seed=seed,
             eval_steps=eval_steps, save_steps=save_steps, report_to=report_to, trackio_space_id=trackio_space_id,
             save_merged=save_merged,

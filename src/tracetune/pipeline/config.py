@@ -4,7 +4,7 @@
 ``train``, ``sweep``, ``eval`` and ``publish``. The stage sections are the
 stages' own pydantic models; this module only composes them, validates the
 whole file at once and reports *every* bad key in one ``ConfigError``
-(``sweep.grid.lr[1]: Input should be a valid number``), unknown keys
+(``sweep.grid.learning_rate[1]: Input should be a valid number``), unknown keys
 included, with a close match suggested.
 
 Paths in the config are relative to the current directory. The config holds
@@ -98,7 +98,10 @@ class PublishConfig(_Section):
     export_dir: str | None = Field(None, description="Copy the export here too (a local folder target).")
     repo_id: str | None = Field(None, description="Hub repo to push to, e.g. 'you/my-agent-student'. Empty: no push.")
     private: bool = Field(True, description="Create the Hub repo private.")
-    push_merged: bool = Field(False, description="Also push the merged model (in the repo's 'merged/' folder).")
+    push_merged: bool = Field(False, description="Also push the merged model, to its own repo (merged_repo_id).")
+    merged_repo_id: str | None = Field(None, description="Hub repo of the merged model; default: repo_id + '-merged'.")
+    license: str | None = Field(None, description="License of the published model (a Hub license id, e.g. 'apache-2.0'); "
+                                "default: the base model's where known (SmolLM2 and the tiny student: apache-2.0).")
     token_env: str = Field("HF_TOKEN", description="NAME of the environment variable holding the Hub token.")
 
 
@@ -134,19 +137,59 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a TOML run config (or defaults when ``path`` is None), apply overrides, validate.
 
     ``overrides`` are ``key.path=value`` strings whose value is parsed as TOML
-    (``sweep.grid.lr=[1e-4, 2e-4]``), or kept as a string when it is not TOML.
+    (``sweep.grid.learning_rate=[1e-4, 2e-4]``), or kept as a string when it is not TOML.
     ``flags`` are top-level shortcuts (``name=...``) applied the same way; None values are ignored.
     """
     data: dict[str, Any] = {}
     if path is not None:
-        data = read_toml(Path(path))
+        data = former_names(read_toml(Path(path)))
     for key, value in flags.items():
         if value is not None:
             _set(data, key.split("."), value, key)
     for item in overrides or []:
         key, value = parse_override(item)
+        key = ".".join(former_names_of(key.split(".")))
         _set(data, key.split("."), value, key)
     return validate_config(data, source=str(path) if path else "config")
+
+
+#: where former option names may stand -> {former name: TRL's name} (``train.config.DEPRECATED_NAMES``)
+def _renames() -> dict[tuple[str, ...], dict[str, str]]:
+    from tracetune.sweep.config import GRID_RENAMES
+    from tracetune.train.config import DEPRECATED_NAMES
+
+    return {("train",): DEPRECATED_NAMES, ("sweep", "grid"): GRID_RENAMES}
+
+
+def former_names(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with former option names (``[train] lr``, ``[sweep] grid.lr``...) renamed, a warning each."""
+    from tracetune.train.config import canonical_names
+
+    data = copy.deepcopy(data)
+    for where, renames in _renames().items():
+        table = data
+        for part in where[:-1]:
+            table = table.get(part) if isinstance(table, dict) else None
+        if isinstance(table, dict) and isinstance(table.get(where[-1]), dict):
+            try:
+                table[where[-1]] = canonical_names(table[where[-1]], renames, ".".join(where), warn=True)
+            except ValueError as exc:
+                raise ConfigError(f"{'.'.join(where)}: {exc}") from None
+    return data
+
+
+def former_names_of(keys: list[str]) -> list[str]:
+    """A ``--set`` key path with a former option name replaced (a warning)."""
+    import warnings
+
+    from tracetune.train.config import DeprecatedOption
+
+    renames = _renames().get(tuple(keys[:-1]), {})
+    if keys and keys[-1] in renames:
+        new = [*keys[:-1], renames[keys[-1]]]
+        warnings.warn(f"{'.'.join(keys)} is deprecated: write {'.'.join(new)} (TRL's name)", DeprecatedOption, stacklevel=3)
+        return new
+    return keys
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -160,7 +203,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
-        raise ConfigError(f"Override {item!r} is not key.path=value", hint="e.g. --set sweep.grid.lr=[1e-4,2e-4]")
+        raise ConfigError(f"Override {item!r} is not key.path=value", hint="e.g. --set sweep.grid.learning_rate=[1e-4,2e-4]")
     key, raw = item.split("=", 1)
     key = key.strip()
     try:
@@ -181,7 +224,7 @@ def _set(data: dict[str, Any], keys: list[str], value: Any, full: str) -> None:
 
 def validate_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     """Validate raw config data, raising one ConfigError that lists every problem."""
-    data, problems = _fill_student(data)
+    data, problems = _fill_student(former_names(data))
     problems += unknown_keys(RunConfig, data)
     try:
         config = RunConfig.model_validate(data)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tracetune.errors import ConfigError
-from tracetune.train.config import format_errors, read_toml
+from tracetune.train.config import canonical_names, format_errors, read_toml
 
-#: Variant fields a tie can be broken on (smaller first), besides ``name``.
-TieKey = Literal["lora_r", "max_length", "lr", "name"]
+#: Variant fields a tie can be broken on (smaller first), besides ``name``; ``lr`` is learning_rate's former name.
+TieKey = Literal["lora_r", "max_length", "learning_rate", "lr", "name"]
+GRID_RENAMES = {"lr": "learning_rate"}
 
 
 class SelectionRule(BaseModel):
@@ -32,17 +33,32 @@ class SelectionRule(BaseModel):
         description="Among tied variants prefer the smaller value of each key in turn (cheaper first).",
     )
 
+    @field_validator("tie_break")
+    @classmethod
+    def _former_names(cls, keys: list[str]) -> list[str]:
+        return [GRID_RENAMES.get(k, k) for k in keys]
+
 
 class SweepGrid(BaseModel):
     """Values to try per field of the train config; an empty list keeps the train config's value."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lr: list[float] = Field(default_factory=list, description="Learning rates to try.")
+    learning_rate: list[float] = Field(default_factory=list, description="Learning rates to try (formerly `lr`).")
     lora_r: list[int] = Field(default_factory=list, description="LoRA ranks to try.")
     max_length: list[int] = Field(default_factory=list, description="Sequence lengths to try.")
 
-    @field_validator("lr")
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        return canonical_names(data, GRID_RENAMES, where="sweep.grid", warn=True)
+
+    @property
+    def lr(self) -> list[float]:
+        """Former name of ``learning_rate``, read-only."""
+        return self.learning_rate
+
+    @field_validator("learning_rate")
     @classmethod
     def _positive_lr(cls, values: list[float]) -> list[float]:
         if any(v <= 0 for v in values):
@@ -69,8 +85,8 @@ class SweepConfig(BaseModel):
 def load_sweep_config(path: str | Path | None = None, **overrides: Any) -> SweepConfig:
     """``[sweep]`` of a TOML file (or its top-level ``grid`` / ``rule`` tables), with overrides.
 
-    Overrides: ``lr``, ``lora_r``, ``max_length`` (lists, into the grid), ``metric``,
-    ``direction`` (into the rule); None leaves the file's value.
+    Overrides: ``learning_rate`` (or its former name ``lr``), ``lora_r``, ``max_length``
+    (lists, into the grid), ``metric``, ``direction`` (into the rule); None leaves the file's value.
     """
     data: dict[str, Any] = {}
     if path is not None:
@@ -78,7 +94,11 @@ def load_sweep_config(path: str | Path | None = None, **overrides: Any) -> Sweep
         data = raw["sweep"] if "sweep" in raw else {k: raw[k] for k in ("grid", "rule") if k in raw}
     grid = dict(data.get("grid", {}))
     rule = dict(data.get("rule", {}))
-    for key in ("lr", "lora_r", "max_length"):
+    if overrides.get("learning_rate") is None:
+        overrides["learning_rate"] = overrides.get("lr")
+    if overrides["learning_rate"] is not None:
+        grid.pop("lr", None)  # the flag replaces the file's rates, under either name
+    for key in ("learning_rate", "lora_r", "max_length"):
         if overrides.get(key) is not None:
             grid[key] = overrides[key]
     for key in ("metric", "direction"):

@@ -17,17 +17,17 @@ from tracetune.train.config import TrainConfig
 @dataclass(frozen=True)
 class Variant:
     name: str
-    lr: float
+    learning_rate: float
     lora_r: int
     max_length: int
 
     def apply(self, base: TrainConfig) -> TrainConfig:
         """``base`` with this variant's values (and its name as the tracker's run name)."""
-        data = base.model_dump() | {"lr": self.lr, "lora_r": self.lora_r, "max_length": self.max_length, "run_name": self.name}
+        data = base.model_dump() | self.params() | {"run_name": self.name}
         return TrainConfig(**data)
 
     def params(self) -> dict[str, float | int]:
-        return {"lr": self.lr, "lora_r": self.lora_r, "max_length": self.max_length}
+        return {"learning_rate": self.learning_rate, "lora_r": self.lora_r, "max_length": self.max_length}
 
 
 def format_lr(lr: float) -> str:
@@ -50,7 +50,7 @@ def variant_name(lr: float, lora_r: int, max_length: int) -> str:
 
 def expand(sweep: SweepConfig, base: TrainConfig) -> list[Variant]:
     """Every combination of the grid, in grid order; raises ``ConfigError`` on duplicate names."""
-    lrs = sweep.grid.lr or [base.lr]
+    lrs = sweep.grid.learning_rate or [base.learning_rate]
     ranks = sweep.grid.lora_r or [base.lora_r]
     lengths = sweep.grid.max_length or [base.max_length]
     variants = [Variant(variant_name(lr, r, n), lr, r, n) for lr, r, n in product(lrs, ranks, lengths)]

@@ -3,17 +3,55 @@
 The config is a plain value: it reads no files and no environment. Hardware
 dependent choices (``bf16="auto"``) are resolved by ``resolve_precision`` at
 train time, from what the machine actually has.
+
+Option names are TRL's / ``TrainingArguments``' (``learning_rate``,
+``per_device_train_batch_size``, ...). The names tracetune used before
+(``DEPRECATED_NAMES``) are still read, with a ``FutureWarning``.
 """
 
 from __future__ import annotations
 
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tracetune.errors import ConfigError
+
+#: tracetune's former option names -> TRL's (``TrainingArguments``) names, which the config now uses.
+DEPRECATED_NAMES: dict[str, str] = {
+    "lr": "learning_rate",
+    "lr_scheduler": "lr_scheduler_type",
+    "epochs": "num_train_epochs",
+    "per_device_batch_size": "per_device_train_batch_size",
+    "grad_accumulation": "gradient_accumulation_steps",
+}
+
+
+class DeprecatedOption(FutureWarning):
+    """A former option name was used; the CLI prints it as one ``warning:`` line."""
+
+
+def canonical_names(data: Any, renames: dict[str, str] = DEPRECATED_NAMES, where: str = "train",
+                    warn: bool = False) -> Any:
+    """``data`` with former option names renamed (a ``DeprecatedOption`` warning each when ``warn``).
+
+    A former name given beside its new one is an error: the two could disagree.
+    """
+    if not isinstance(data, dict) or not any(old in data for old in renames):
+        return data
+    out = dict(data)
+    for old, new in renames.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ValueError(f"give {new} only ({old} is its former name)")
+        out[new] = out.pop(old)
+        if warn:
+            warnings.warn(f"[{where}] {old} is deprecated: write {new} (TRL's name)", DeprecatedOption, stacklevel=3)
+    return out
 
 
 class TrainConfig(BaseModel):
@@ -24,8 +62,8 @@ class TrainConfig(BaseModel):
     model: str = Field(description="Hugging Face model id or local path of the student (base) model.")
     trust_remote_code: bool = Field(False, description="Allow model code from the model repository (only for ids you trust).")
 
-    lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: str = Field("cosine", description="Learning-rate schedule (a transformers SchedulerType name).")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (formerly `lr`).")
+    lr_scheduler_type: str = Field("cosine", description="Learning-rate schedule, a transformers SchedulerType name (formerly `lr_scheduler`).")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of the steps spent warming the learning rate up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
 
@@ -43,10 +81,10 @@ class TrainConfig(BaseModel):
         "modules_to_save), e.g. ['lm_head', 'norm'] for a student whose output layer was never trained.",
     )
 
-    epochs: float = Field(1.0, gt=0, description="Passes over the training split (ignored when max_steps is set).")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; overrides epochs.")
-    per_device_batch_size: int = Field(1, ge=1, description="Sequences per device per forward pass.")
-    grad_accumulation: int = Field(4, ge=1, description="Forward passes per optimizer step.")
+    num_train_epochs: float = Field(1.0, gt=0, description="Passes over the training split, ignored when max_steps is set (formerly `epochs`).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps; overrides num_train_epochs.")
+    per_device_train_batch_size: int = Field(1, ge=1, description="Sequences per device per forward pass (formerly `per_device_batch_size`).")
+    gradient_accumulation_steps: int = Field(4, ge=1, description="Forward passes per optimizer step (formerly `grad_accumulation`).")
     max_length: int = Field(4096, ge=8, description="Tokens per sequence; longer examples are cut at the end (start kept).")
 
     packing: bool = Field(False, description="Pack several examples into one max_length row (best-fit, documents kept apart).")
@@ -73,6 +111,11 @@ class TrainConfig(BaseModel):
 
     save_merged: bool = Field(False, description="Also write out_dir/merged: the base model with the adapter merged in.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        return canonical_names(data, warn=True)
+
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
         if self.packing and self.padding_free:
@@ -84,6 +127,27 @@ class TrainConfig(BaseModel):
     @property
     def alpha(self) -> int:
         return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
+
+    # Former names, read-only, for code written against them.
+    @property
+    def lr(self) -> float:
+        return self.learning_rate
+
+    @property
+    def lr_scheduler(self) -> str:
+        return self.lr_scheduler_type
+
+    @property
+    def epochs(self) -> float:
+        return self.num_train_epochs
+
+    @property
+    def per_device_batch_size(self) -> int:
+        return self.per_device_train_batch_size
+
+    @property
+    def grad_accumulation(self) -> int:
+        return self.gradient_accumulation_steps
 
 
 def parse_train_config(data: dict[str, Any]) -> TrainConfig:
@@ -115,7 +179,7 @@ def read_section(path: str | Path | None, section: str) -> dict[str, Any]:
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """``[train]`` of a TOML file (or a plain table), with the given fields overriding it (None = unset)."""
-    data = read_section(path, "train")
+    data = canonical_names(read_section(path, "train"), warn=True)  # so a flag under the new name replaces it
     data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_train_config(data)
 

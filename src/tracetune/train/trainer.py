@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from tracetune.errors import TracetuneError
-from tracetune.train.config import TrainConfig
+from tracetune.train.config import TrainConfig, canonical_names
 from tracetune.train.data import SplitSummary, prepare_splits
 from tracetune.train.lora import LoraTargets, resolve_lora_targets
 from tracetune.train.model import build_sft_args, load_base_model, load_training_tokenizer, lora_config
@@ -215,7 +215,7 @@ def _check_same_config(out: Path, config: TrainConfig) -> None:
     saved = out / "train_config.json"
     if not saved.exists():
         return
-    before = json.loads(saved.read_text("utf-8")).get("config", {})
+    before = canonical_names(json.loads(saved.read_text("utf-8")).get("config", {}))  # saved under former names
     now = config.model_dump(mode="json")
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
