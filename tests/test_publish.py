@@ -92,13 +92,15 @@ def test_push_uploads_adapter_card_and_merged_model_privately(tiny_student, adap
     with ModelHubStub() as hub:
         pushed = push_to_hub("alice/student", result.adapter, token=hub.token, merged_dir=result.merged,
                              endpoint=hub.endpoint)
-        repo = hub.repos["alice/student"]
-    assert repo.private and pushed.private
+        repo, merged = hub.repos["alice/student"], hub.repos["alice/student-merged"]
+    assert repo.private and pushed.private and merged.private
     assert {"README.md", "adapter_config.json", "adapter_model.safetensors"} <= set(repo.files)
     assert repo.files["adapter_model.safetensors"] == (result.adapter / "adapter_model.safetensors").read_bytes()
-    assert "merged/config.json" in repo.files and any(f.startswith("merged/") and f.endswith(".safetensors") for f in repo.files)
-    assert pushed.uploaded == [".", "merged"]
+    assert not any(f.startswith("merged/") for f in repo.files)  # the merged model has a repo of its own
+    assert "config.json" in merged.files and any(f.endswith(".safetensors") for f in merged.files)
+    assert pushed.uploaded == ["alice/student", "alice/student-merged"]
     assert hub.validated_cards and "library_name: peft" in hub.validated_cards[0]
+    assert "library_name: transformers" in merged.files["README.md"].decode()
 
 
 def test_push_without_merged_model_and_public_when_asked(adapter, tmp_path):

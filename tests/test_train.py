@@ -223,9 +223,9 @@ def test_missing_dataset_is_a_user_error(tiny_student, tmp_path):
 
 def test_config_lists_every_bad_key():
     with pytest.raises(TracetuneError) as info:
-        parse_train_config({"model": "m", "lr": -1, "lora_r": 0, "bogus": 1})
+        parse_train_config({"model": "m", "learning_rate": -1, "lora_r": 0, "bogus": 1})
     text = str(info.value)
-    assert "lr" in text and "lora_r" in text and "bogus" in text
+    assert "learning_rate" in text and "lora_r" in text and "bogus" in text
 
 
 def test_bf16_auto_follows_the_hardware():

@@ -7,8 +7,13 @@ number can be traced back (``tests/test_card.py`` checks it). A missing
 artifact shows as "not available", never as a guess.
 
 The result is a ``huggingface_hub.ModelCard``: YAML metadata (base model,
-datasets, tags, ``library_name: peft``, a ``model-index`` with the tuned
-model's eval results) and a Markdown body from ``templates/model_card.md.jinja``.
+license, datasets, tags, ``library_name: peft``, a ``model-index`` with the
+tuned model's eval *scores*, never counts) and a Markdown body from
+``templates/model_card.md.jinja`` (usage, data, the settings every variant
+shared, the selected adapter's LoRA settings, selection, eval, the teacher's
+tools). ``merged_card`` turns it into the merged model's card
+(``library_name: transformers``, ``base_model_relation: merge``);
+``write_train_card`` writes a card for a ``tracetune train`` output folder.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracetune.card import facts
 from tracetune.util.files import atomic_write_text
 
 TEMPLATE = Path(__file__).with_name("templates") / "model_card.md.jinja"
@@ -40,15 +46,19 @@ class RunArtifacts:
     selection: dict[str, Any] | None = None
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval_results: dict[str, Any] | None = None
+    tools: dict[str, Any] | None = None
 
     def files(self) -> list[Path]:
         """Every artifact file the card may draw on (what the traceability test searches)."""
         found = [p for p in ARTIFACT_FILES.values() if (self.run_dir / p).is_file()]
-        found += [p.relative_to(self.run_dir) for p in sorted(self.run_dir.glob(VARIANT_METRICS))]
+        for pattern in (VARIANT_METRICS, VARIANT_CONFIGS, VARIANT_ADAPTERS):
+            found += [p.relative_to(self.run_dir) for p in sorted(self.run_dir.glob(pattern))]
         return [self.run_dir / p for p in found]
 
 
 VARIANT_METRICS = "sweep/variants/*/metrics.json"
+VARIANT_CONFIGS = "sweep/variants/*/train_config.json"
+VARIANT_ADAPTERS = "sweep/variants/*/adapter/adapter_config.json"
 VARIANT_FIGURES = ("global_step", "metrics", "data")  # not paths or the log history
 ARTIFACT_FILES = {
     "manifest": Path("manifest.json"),
@@ -58,6 +68,7 @@ ARTIFACT_FILES = {
     "rule": Path("sweep/selection_rule.json"),
     "selection": Path("sweep/selection.json"),
     "eval_results": Path("eval/results.json"),
+    "tools": Path("prepare/tools.json"),
 }
 
 
@@ -145,7 +156,7 @@ def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
     base = base_model_of(art)
-    tuned = {k: v for k, v in scores.get("tuned", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tuned = facts.scores_only(scores.get("tuned", {}))
     results = [
         EvalResult(
             task_type="text-generation",
@@ -160,6 +171,8 @@ def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
     ]
     return ModelCardData(
         base_model=hub_base_model(base),
+        base_model_relation="adapter" if hub_base_model(base) else None,
+        license=facts.license_of(art.manifest, art.run_dir),
         datasets=hub_datasets(art) or None,
         library_name="peft",
         tags=TAGS,
@@ -176,15 +189,26 @@ def render_body(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> str:
     env.filters["fmt"] = fmt
     template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
     metric_names = list(dict.fromkeys([*scores.get("base", {}), *scores.get("tuned", {})]))
-    train = art.manifest.get("config", {}).get("train", {})
+    configs = facts.variant_configs(art.run_dir)
+    shared, varied = facts.shared_settings(configs)
+    if not configs:  # no variant recorded its config: the run config's [train], as configured
+        train = art.manifest.get("config", {}).get("train", {})
+        shared = [(k, v) for k, v in scalar_rows(train) if v is not None and k not in facts.NOT_SETTINGS]
+    selected = (art.selection or {}).get("winner")
     return template.render(
         name=art.manifest.get("name", art.run_dir.name),
         base_model=base_model_of(art),
+        license=facts.license_of(art.manifest, art.run_dir),
+        usage=facts.usage_targets(art.manifest),
         data_rows=_figure_rows(art.prepare_stats),
         redaction_rows=_figure_rows(art.redaction),
-        train_rows=[(k, v) for k, v in scalar_rows(train) if v is not None and k != "model"],
+        train_rows=shared,
+        train_source="the variants' `train_config.json`" if configs else "`manifest.json`, the run config",
+        varied=varied,
+        adapter_rows=facts.adapter_settings(art.run_dir, selected),
+        tools=facts.teacher_tools(art.run_dir),
         rule_rows=scalar_rows(art.rule),
-        selected=(art.selection or {}).get("winner"),
+        selected=selected,
         variants={name: scalar_rows(_figures(m)) for name, m in art.variants.items()},
         metric_names=metric_names,
         scores=scores,
@@ -215,3 +239,65 @@ def write_model_card(run_dir: Path, out_path: Path) -> Path:
     text = str(build_model_card(run_dir))
     atomic_write_text(out_path, text)
     return out_path
+
+
+MERGED_NOTE = (
+    "> This is the merged model: the LoRA adapter below merged into its base model's weights, saved with\n"
+    "> `save_pretrained`. It loads with `AutoModelForCausalLM.from_pretrained` alone (no PEFT); the rest of\n"
+    "> this card describes the adapter's training.{adapter}\n"
+)
+
+
+def merged_card(adapter_card: str | Path, adapter_repo: str | None = None) -> Any:
+    """The merged model's card, from the adapter's: ``library_name: transformers``, ``base_model_relation: merge``."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(Path(adapter_card).read_text(encoding="utf-8") if isinstance(adapter_card, Path) else adapter_card)
+    card.data.library_name = "transformers"
+    card.data.tags = [t for t in (card.data.tags or []) if t not in ("peft", "lora")] + ["merge"]
+    if card.data.base_model:
+        card.data.base_model_relation = "merge"
+    where = f" The adapter alone: [`{adapter_repo}`](https://huggingface.co/{adapter_repo})." if adapter_repo else ""
+    note = MERGED_NOTE.format(adapter=where)
+    body = card.text.lstrip("\n")
+    if body.startswith("# "):
+        title, _, rest = body.partition("\n")
+        text = f"{title}\n\n{note}\n{rest.lstrip()}"
+    else:
+        text = f"{note}\n{body}"
+    return ModelCard(f"---\n{card.data.to_yaml()}\n---\n\n{text}")
+
+
+def write_train_card(out_dir: Path, adapter_dir: Path | None = None) -> Path:
+    """Write the card of a ``tracetune train`` output folder into its adapter (replacing PEFT's placeholder).
+
+    Drawn from ``train_config.json`` and ``metrics.json`` only (figures as stored).
+    """
+    import jinja2
+    from huggingface_hub import ModelCard, ModelCardData
+
+    out_dir = Path(out_dir)
+    adapter = Path(adapter_dir) if adapter_dir else out_dir / "adapter"
+    config = (_read(out_dir / "train_config.json") or {}).get("config", {})
+    metrics = _read(out_dir / "metrics.json") or {}
+    base = str(config.get("model") or "unknown")
+    license_name = facts.license_of({"config": {"student": {"model": base}}}, out_dir)
+    data = ModelCardData(base_model=hub_base_model(base), license=license_name, library_name="peft", tags=TAGS,
+                         pipeline_tag="text-generation")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters["fmt"] = fmt
+    body = env.from_string(TRAIN_TEMPLATE.read_text(encoding="utf-8")).render(
+        name=config.get("run_name") or out_dir.name,
+        base_model=base,
+        license=license_name,
+        adapter=str(adapter),
+        settings=[(k, v) for k, v in scalar_rows(config) if v is not None and k not in facts.NOT_SETTINGS],
+        lora=facts.adapter_settings_in(adapter),
+        figures=scalar_rows(_figures({k: metrics[k] for k in ("global_step", "metrics", "data") if k in metrics})),
+    )
+    path = adapter / "README.md"
+    atomic_write_text(path, str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")))
+    return path
+
+
+TRAIN_TEMPLATE = TEMPLATE.with_name("train_card.md.jinja")

@@ -224,7 +224,8 @@ def _publish(ctx: StageContext, out: Path) -> dict[str, Any]:
         else:
             adapter = out / "adapter" if cfg.export else _adapter_with_card(ctx, out, card)
             merged = out / "merged" if cfg.push_merged and cfg.export and cfg.merge else None
-            pushed = push_to_hub(cfg.repo_id, adapter, token, private=cfg.private, merged_dir=merged)
+            pushed = push_to_hub(cfg.repo_id, adapter, token, private=cfg.private, merged_dir=merged,
+                                 merged_repo_id=cfg.merged_repo_id)
             facts["pushed"] = {"repo_id": pushed.repo_id, "url": pushed.url, "private": pushed.private,
                                "uploaded": pushed.uploaded}
     atomic_write_json(out / "publish.json", facts)

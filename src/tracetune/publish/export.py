@@ -3,7 +3,8 @@
 Layout of the export folder::
 
     adapter/   adapter_config.json + adapter_model.safetensors (+ tokenizer, README.md card)
-    merged/    the base model with the adapter merged in: config, safetensors, tokenizer
+    merged/    the base model with the adapter merged in: config, safetensors, tokenizer, and its own
+               README.md (``library_name: transformers``, ``base_model_relation: merge``)
 
 Both load with ``from_pretrained`` (``PeftModel`` / ``AutoPeftModelForCausalLM``
 for the adapter, ``AutoModelForCausalLM`` for ``merged/``). The folder is
@@ -55,7 +56,7 @@ def export_local(
         if merge:
             _merge(str(base_model), adapter_dir, tmp / "merged")
             if card is not None:
-                shutil.copy2(card, tmp / "merged" / "README.md")
+                write_merged_card(card, tmp / "merged")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -70,6 +71,16 @@ def _copy_adapter(adapter_dir: Path, dest: Path, card: Path | None) -> None:
             shutil.copy2(adapter_dir / name, dest / name)
     if card is not None:
         shutil.copy2(card, dest / "README.md")
+
+
+def write_merged_card(adapter_card: Path, merged_dir: Path, adapter_repo: str | None = None) -> Path:
+    """``merged_dir/README.md``: the adapter's card made the merged model's (transformers, ``merge``)."""
+    from tracetune.card.model_card import merged_card
+    from tracetune.util.files import atomic_write_text
+
+    path = Path(merged_dir) / "README.md"
+    atomic_write_text(path, str(merged_card(Path(adapter_card), adapter_repo)))
+    return path
 
 
 def _merge(base_model: str, adapter_dir: Path, dest: Path) -> None:
