@@ -39,6 +39,7 @@ COMMANDS = [
     "sweep",
     "job_worker",
     "serve",
+    "dashboard",
 ]
 
 app = typer.Typer(

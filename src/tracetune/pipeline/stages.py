@@ -273,10 +273,8 @@ def run_outputs(run_dir: Path, config: Any) -> list[tuple[str, str]]:
               ("eval figures", run_dir / "eval" / "results.json"), ("model card", run_dir / "card" / "README.md"),
               ("merged model", run_dir / "publish" / "merged"), ("adapter", run_dir / "publish" / "adapter")]
     out = [(label, str(path)) for label, path in places if path.exists()]
-    trackio = run_dir / "sweep" / "trackio"
-    if trackio.is_dir():
-        project = config.train.trackio_project
-        out.append(("dashboard", f"TRACKIO_DIR={trackio} trackio show --project {project}"))
+    if (run_dir / "sweep" / "trackio").is_dir():
+        out.append(("dashboard", f"tracetune dashboard {run_dir}"))
     return out
 
 

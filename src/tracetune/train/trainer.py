@@ -28,6 +28,7 @@ from tracetune.train.config import TrainConfig, canonical_names
 from tracetune.train.data import SplitSummary, prepare_splits
 from tracetune.train.lora import LoraTargets, resolve_lora_targets
 from tracetune.train.model import build_sft_args, load_base_model, load_training_tokenizer, lora_config
+from tracetune.train.tracking import log_against_optimizer_step
 from tracetune.util.files import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ def build_trainer(config: TrainConfig, dataset_dir: str | Path, out_dir: str | P
         processing_class=tokenizer,
         peft_config=lora_config(config, targets),
     )
+    log_against_optimizer_step(trainer)  # the dashboard's x-axis is the optimizer step, not Trackio's log count
     return trainer, targets, summaries
 
 
