@@ -22,8 +22,13 @@ def register(app: typer.Typer) -> None:
         force: list[str] = typer.Option([], "--force", help="Rerun this stage even if unchanged ('all' for every stage)."),
         on: str = typer.Option("local", "--on", help="Where the train/sweep stage runs: 'local' or 'hf-jobs' (Hugging Face Jobs)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="With --on hf-jobs: print the job spec and upload list, send nothing."),
+        verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' progress bars and warnings (hidden by default)."),
     ) -> None:
         """Prepare, sweep, evaluate, write the card and publish; rerun to resume or to redo only what changed."""
+        if not verbose:
+            from tracetune.util import quiet
+
+            quiet.quiet_libraries()
         from tracetune.pipeline.config import load_config
         from tracetune.pipeline.runner import run as run_pipeline
 
