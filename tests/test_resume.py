@@ -114,5 +114,5 @@ def test_resume_with_a_changed_config_is_refused(tiny_student, tmp_path):
     out = tmp_path / "out"
     (out / "checkpoints" / "checkpoint-3").mkdir(parents=True)
     (out / "train_config.json").write_text(json.dumps({"config": config_for(tiny_student).model_dump(mode="json")}))
-    with pytest.raises(TracetuneError, match="lr"):
+    with pytest.raises(TracetuneError, match="learning_rate"):
         train(config_for(tiny_student, lr=1e-4), tmp_path / "data", out, resume=True)
