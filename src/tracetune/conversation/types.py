@@ -135,6 +135,7 @@ WarningKind = Literal[
     "empty_file",
     "ignored_line",
     "bad_encoding",
+    "lossy_messages_source",
 ]
 
 

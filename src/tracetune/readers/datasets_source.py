@@ -135,7 +135,7 @@ def _read_messages(tmp: Path, shard: Path, lines: list[str], read_file: ReadFile
         _, sessions = read_file(file, "messages")
     except UnreadableFileError as exc:
         return RowRead(source, error=str(exc).replace(str(file), source))
-    note = ReadWarning(LOSSY, f"read from the dataset's '{MESSAGES}' column, not a raw '{TRACE}': what that "  # type: ignore[arg-type]
+    note = ReadWarning(LOSSY, f"read from the dataset's '{MESSAGES}' column, not a raw '{TRACE}': what that "
                        "conversion dropped (branches, compactions, exact tool results) is not there", source)
     flagged = [replace(s, warnings=(note, *s.warnings)) for s in sessions]
     return RowRead(source, "messages", [_relabel(s, str(file), source) for s in flagged])
