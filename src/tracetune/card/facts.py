@@ -160,8 +160,11 @@ def usage_targets(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def merged_repo_id(publish: dict[str, Any]) -> str | None:
     """The merged model's Hub repo: ``[publish] merged_repo_id``, default ``<repo_id>-merged``."""
-    from tracetune.publish.hub import default_merged_repo
-
     if publish.get("merged_repo_id"):
         return str(publish["merged_repo_id"])
     return default_merged_repo(publish["repo_id"]) if publish.get("repo_id") else None
+
+
+def default_merged_repo(repo_id: str) -> str:
+    """Where the merged model goes when no ``merged_repo_id`` is configured: ``<repo_id>-merged``."""
+    return f"{repo_id}-merged"

@@ -75,7 +75,7 @@ def _eval_run(run: Path, traces: list[str], out: Path | None, prepared: Path | N
     """A finished run's eval: on new traces (prepared with its settings), or again on its own eval split."""
     from tracetune.eval.stage import evaluate
     from tracetune.pipeline.eval_traces import evaluate_run, run_config, run_student
-    from tracetune.pipeline.stages import selected_adapter
+    from tracetune.sweep.selection import selected_adapter
 
     if prepared is not None or adapter is not None:
         raise TracetuneError("--run takes its data and adapter from the run", hint="drop --prepared / --adapter")

@@ -23,7 +23,9 @@ from typing import Any, Callable
 from tracetune.errors import TracetuneError
 from tracetune.pipeline.config import RunConfig, parse_override, validate_config
 from tracetune.pipeline.manifest import read_manifest
-from tracetune.pipeline.stages import BUILTIN_STUDENTS, STUDENT_POINTER, check_splits, selected_adapter
+from tracetune.pipeline.stages import check_splits
+from tracetune.pipeline.student import BUILTIN_STUDENTS, student_path
+from tracetune.sweep.selection import selected_adapter
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,15 +51,10 @@ def run_config(run_dir: Path, overrides: list[str] | None = None) -> RunConfig:
 
 def run_student(run_dir: Path, config: RunConfig) -> str:
     """The run's student as a loadable folder or id (a built-in student lives in the run)."""
-    if config.student.model in BUILTIN_STUDENTS:
-        folder = run_dir / "student"
-        if not folder.is_dir():
-            raise TracetuneError(f"{folder} is missing", hint="rerun `tracetune run` to rebuild the student")
-        return str(folder)
-    pointer = run_dir / "student" / STUDENT_POINTER
-    if pointer.is_file():
-        return json.loads(pointer.read_text(encoding="utf-8"))["path"]
-    return config.student.model
+    folder = run_dir / "student"
+    if config.student.model in BUILTIN_STUDENTS and not folder.is_dir():
+        raise TracetuneError(f"{folder} is missing", hint="rerun `tracetune run` to rebuild the student")
+    return student_path(folder, config.student.model)
 
 
 def evaluate_run(

@@ -71,7 +71,7 @@ def cache_dir() -> Path:
 
 def student_folder(student: str) -> str:
     """A loadable folder or id for measuring with the student's tokenizer (built-ins are built once, cached)."""
-    from tracetune.pipeline.stages import BUILTIN_STUDENTS, build_builtin_student
+    from tracetune.pipeline.student import BUILTIN_STUDENTS, build_builtin_student
 
     if student not in BUILTIN_STUDENTS:
         return student

@@ -22,7 +22,7 @@ SKIP_OUTPUTS = ["**/checkpoints/**", "**/checkpoint-*/**", "**/.*"]
 
 def job_student(model: str, seed: int, workdir: Path) -> str:
     """The student inside the job: a built-in one is rebuilt there (deterministic), a Hub id is used as is."""
-    from tracetune.pipeline.stages import BUILTIN_STUDENTS, build_builtin_student
+    from tracetune.pipeline.student import BUILTIN_STUDENTS, build_builtin_student
 
     if model in BUILTIN_STUDENTS:
         return str(build_builtin_student(model, workdir / "run" / "student", seed=seed))
@@ -50,7 +50,7 @@ def run_worker(repo: str, workdir: Path, *, api: Any | None = None) -> Path:
 
 
 def check_remote_student(model: str) -> None:
-    from tracetune.pipeline.stages import BUILTIN_STUDENTS
+    from tracetune.pipeline.student import BUILTIN_STUDENTS
 
     if model not in BUILTIN_STUDENTS and Path(model).expanduser().exists():
         raise TracetuneError(

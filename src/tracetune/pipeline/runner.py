@@ -25,7 +25,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -44,54 +44,9 @@ from tracetune.pipeline.manifest import (
     now,
     write_manifest,
 )
+from tracetune.pipeline.stage import Stage, StageContext
+from tracetune.pipeline.stages import default_stages
 from tracetune.util.files import sha256_file
-
-
-@dataclass
-class StageContext:
-    """What a running stage may read: the config, the run folder, earlier stages' folders."""
-
-    config: RunConfig
-    run_dir: Path
-    manifest: Manifest
-    console: Console
-    current: str = ""
-    folders: dict[str, str] = field(default_factory=dict)
-    trace_paths: list[Path] | None = None  # the traces as local paths, once resolved
-    hub_sources: list[dict[str, Any]] = field(default_factory=list)  # Hub trace datasets, pinned to commits
-    input_labels: dict[str, str] = field(default_factory=dict)  # local trace path -> the source as configured
-    on_progress: Callable[[str, int, int, str], None] | None = None
-
-    def progress(self, step: str, done: int, total: int, note: str = "") -> None:
-        """Stages report ``(step, done, total)`` here, with a short note (e.g. the loss); the runner shows it."""
-        if self.on_progress is not None:
-            self.on_progress(step, done, total, note)
-
-    def path(self, stage: str) -> Path:
-        """The final folder of a stage (earlier stages' outputs live there)."""
-        return self.run_dir / self.folders.get(stage, stage)
-
-    def record(self, key: str, value: Any) -> None:
-        """Record a fact about the running stage in the manifest now (written at once)."""
-        self.manifest.stage(self.current).extra[key] = value
-        write_manifest(self.run_dir, self.manifest)
-
-
-@dataclass
-class Stage:
-    """One step of the recipe: ``run(ctx, out_dir)`` writes the stage's outputs into ``out_dir``."""
-
-    name: str
-    run: Callable[[StageContext, Path], dict[str, Any] | None]
-    sections: tuple[str, ...] = ()
-    needs: tuple[str, ...] = ()
-    input_paths: Callable[[StageContext], list[Path]] | None = None
-    atomic: bool = True
-    verify: Callable[[Path], str | None] | None = None  # returns a problem, or None when complete
-    folder: str = ""
-
-    def __post_init__(self) -> None:
-        self.folder = self.folder or self.name
 
 
 @dataclass
@@ -192,8 +147,6 @@ def run(
 ) -> RunResult:
     """Run the recipe into ``run_dir`` (default ``runs_dir/name``), resuming a previous attempt."""
     if stages is None:
-        from tracetune.pipeline.stages import default_stages
-
         stages = default_stages()
     run_dir = Path(run_dir or config.run_dir())
     run_dir.mkdir(parents=True, exist_ok=True)

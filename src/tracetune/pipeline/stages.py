@@ -14,38 +14,20 @@ its outputs into the folder it is given. Run folder layout::
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from tracetune.errors import TracetuneError
-from tracetune.pipeline.runner import Stage, StageContext
+from tracetune.pipeline.stage import Stage, StageContext
+from tracetune.pipeline.student import (BUILTIN_STUDENTS, STUDENT_POINTER, build_builtin_student,
+                                       student_path)
+from tracetune.sweep.selection import selected_adapter
 from tracetune.util.files import atomic_write_json, sha256_file
-
-STUDENT_POINTER = "student.json"
-BUILTIN_STUDENTS = ("tiny", "smollm2")
-
-
-def build_builtin_student(name: str, out: Path, seed: int = 0) -> Path:
-    """Write a built-in student into ``out``: the tiny random one, or SmolLM2-135M-Instruct (offline)."""
-    if name == "smollm2":
-        from tracetune.train.smollm2 import materialize_smollm2
-
-        return materialize_smollm2(out)
-    from tracetune.train.student import build_tiny_student
-
-    return build_tiny_student(out, seed=seed)
-
 
 def student_model(ctx: StageContext) -> str:
     """The student as a loadable id or folder (the built tiny student, or the configured model)."""
-    if ctx.config.student.model in BUILTIN_STUDENTS:
-        return str(ctx.path("student"))
-    pointer = ctx.path("student") / STUDENT_POINTER
-    if pointer.is_file():
-        return json.loads(pointer.read_text(encoding="utf-8"))["path"]
-    return ctx.config.student.model
+    return student_path(ctx.path("student"), ctx.config.student.model)
 
 
 def _student(ctx: StageContext, out: Path) -> None:
@@ -142,18 +124,6 @@ def _sweep(ctx: StageContext, out: Path) -> dict[str, Any]:
     result = run_sweep(ctx.config.sweep, train, ctx.path("prepare") / "dataset", out,
                        on_rule_written=on_rule_written, on_variant=on_variant, on_step=on_step)
     return {"selected": result.winner}
-
-
-def selected_adapter(sweep_dir: Path) -> Path:
-    """The adapter folder of the variant that ``selection.json`` names."""
-    selection = json.loads((sweep_dir / "selection.json").read_text(encoding="utf-8"))
-    name = selection.get("winner")
-    if not name:
-        raise TracetuneError(f"{sweep_dir / 'selection.json'} selects no variant (did every variant fail?)")
-    adapter = sweep_dir / "variants" / name / "adapter"
-    if not adapter.is_dir():
-        raise TracetuneError(f"the selected variant {name!r} has no adapter folder ({adapter})")
-    return adapter
 
 
 def _verify_sweep(out: Path) -> str | None:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tracetune.card.facts import default_merged_repo
 from tracetune.errors import TracetuneError
 
 
@@ -27,11 +28,6 @@ class PushResult:
     uploaded: list[str] = field(default_factory=list)  # the repo id of each upload (adapter, merged model)
     merged_repo_id: str | None = None
     merged_url: str | None = None
-
-
-def default_merged_repo(repo_id: str) -> str:
-    """Where the merged model goes when no ``merged_repo_id`` is configured."""
-    return f"{repo_id}-merged"
 
 
 def token_from_env(name: str) -> str | None:

@@ -106,7 +106,7 @@ def _run_adapter(run: Path) -> Path | None:
         return exported
     if not (run / "sweep" / "selection.json").is_file():
         return None
-    from tracetune.pipeline.stages import selected_adapter
+    from tracetune.sweep.selection import selected_adapter
 
     adapter = selected_adapter(run / "sweep")
     return adapter if (adapter / "adapter_config.json").is_file() else None

@@ -132,3 +132,15 @@ def select(out_dir: str | Path, expected_sha256: str, outcomes: list[VariantOutc
     path = Path(out_dir) / SELECTION_FILE
     atomic_write_json(path, record)
     return Selection(winner, ranking, expected_sha256, path)
+
+
+def selected_adapter(sweep_dir: Path) -> Path:
+    """The adapter folder of the variant that ``selection.json`` names."""
+    selection = json.loads((sweep_dir / "selection.json").read_text(encoding="utf-8"))
+    name = selection.get("winner")
+    if not name:
+        raise TracetuneError(f"{sweep_dir / 'selection.json'} selects no variant (did every variant fail?)")
+    adapter = sweep_dir / "variants" / name / "adapter"
+    if not adapter.is_dir():
+        raise TracetuneError(f"the selected variant {name!r} has no adapter folder ({adapter})")
+    return adapter
