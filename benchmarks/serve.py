@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tracetune.eval.harness.serve import free_port
+from tracetune.engines.serve import free_port
 
 READY = "Ctrl-C stops the server"
 

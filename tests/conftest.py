@@ -20,7 +20,7 @@ def tiny_student(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_student):
     """The tiny student's tokenizer, loaded once."""
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     return load_tokenizer(tiny_student)
 

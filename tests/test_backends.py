@@ -13,9 +13,10 @@ from tracetune.errors import TracetuneError
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.backends.base import GenerationRequest
 from tracetune.eval.backends.openai_backend import OpenAIBackend
-from tracetune.eval.backends.vllm_backend import VLLMServer, VLLMServeSpec, serve_command
+from tracetune.engines.vllm import VLLMServeSpec, serve_command
+from tracetune.eval.backends.vllm_backend import VLLMServer
 from tracetune.eval.config import BackendConfig
-from tracetune.eval.harness.serve import free_port
+from tracetune.engines.serve import free_port
 
 TOOLS = [{"type": "function", "function": {"name": "read", "description": "Read a file",
                                            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
@@ -278,7 +279,7 @@ def test_openai_backend_against_transformers_serve_matches_local_generation(tiny
     pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
     from tracetune.eval.backends.transformers_backend import TransformersBackend
-    from tracetune.eval.harness.serve import TransformersServer
+    from tracetune.engines.serve import TransformersServer
 
     req = [request("read a.py", max_new_tokens=8)]
     local = TransformersBackend(tiny_student, device="cpu").generate(req)[0]

@@ -154,7 +154,7 @@ def test_prepare_output_logs_and_stdout_hold_no_canary(tmp_path, tiny_student, c
     assert stats["turns"]["supervised"] > stats["turns"]["trainable"] // 2  # rows were written, not all dropped
     from datasets import load_from_disk
 
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     tokenizer, data = load_tokenizer(tiny_student), load_from_disk(str(out / "dataset"))
     decoded = "\n".join(tokenizer.decode(ids) for split in data.values() for ids in split["input_ids"])

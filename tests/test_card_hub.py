@@ -160,18 +160,21 @@ def test_train_card_replaces_pefts_placeholder(tmp_path):
 
 
 def test_tracetune_train_writes_its_own_card(tiny_student, tmp_path):
-    """A real (one-step) `train`: the adapter's README is tracetune's card, not PEFT's placeholder."""
+    """A real (one-step) `tracetune train`: the adapter's README is tracetune's card, not PEFT's placeholder."""
     from datasets import Dataset, DatasetDict
+    from typer.testing import CliRunner
 
-    from tracetune.train.config import TrainConfig
-    from tracetune.train.trainer import train
+    from tracetune.cli.main import app
 
     rows = [{"input_ids": [1, 2, 3, 4], "assistant_masks": [0, 1, 1, 1]}] * 2
     DatasetDict({"train": Dataset.from_list(rows), "eval": Dataset.from_list(rows)}).save_to_disk(
         str(tmp_path / "data" / "dataset"))
-    config = TrainConfig(model=str(tiny_student), max_steps=1, max_length=16, lora_r=2, report_to="none",
-                         save_steps=1, eval_before_train=False)
-    result = train(config, tmp_path / "data", tmp_path / "out")
-    card = ModelCard.load(result.adapter_dir / "README.md")
+    config = tmp_path / "train.toml"
+    config.write_text("[train]\neval_before_train = false\nsave_steps = 1\n")
+    res = CliRunner().invoke(app, ["train", str(tmp_path / "data"), "--model", str(tiny_student), "--out",
+                                   str(tmp_path / "out"), "--config", str(config), "--max-steps", "1",
+                                   "--max-length", "16", "--lora-r", "2", "--report-to", "none"])
+    assert res.exit_code == 0, res.output
+    card = ModelCard.load(tmp_path / "out" / "adapter" / "README.md")
     assert "More Information Needed" not in card.text and card.data.library_name == "peft"
     assert "| lora_r | 2 |" in card.text and "| lora_alpha | 4 |" in card.text and "global_step" in card.text

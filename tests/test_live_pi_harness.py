@@ -246,7 +246,7 @@ def test_served_folder_carries_the_template_the_stage_renders_with(tiny_student,
 
     from tracetune.eval.config import BackendConfig
     from tracetune.eval.live import pi_endpoints
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     assert pi_endpoints._rendered(tiny_student, BackendSet(BackendConfig(), str(tiny_student)), tmp_path / "a") == tiny_student
     template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"

@@ -11,7 +11,8 @@ import pytest
 
 from scripted_openai import Reply, ScriptedServer
 from tracetune.errors import MissingExtraError, TracetuneError
-from tracetune.eval.harness import TransformersServer, find_pi, run_pi_task
+from tracetune.engines.serve import TransformersServer
+from tracetune.eval.harness import find_pi, run_pi_task
 from tracetune.eval.harness import pi_isolation
 
 

@@ -69,7 +69,7 @@ def test_export_writes_loadable_adapter_and_merged_model(tiny_student, adapter, 
     merged = AutoModelForCausalLM.from_pretrained(result.merged)
     assert torch.allclose(_logits(tuned, ids), _logits(merged, ids), atol=1e-4)
     assert not torch.allclose(_logits(AutoModelForCausalLM.from_pretrained(tiny_student), ids), _logits(merged, ids))
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     assert load_tokenizer(result.merged).chat_template
 
@@ -136,7 +136,7 @@ def test_a_head_trained_with_modules_to_save_survives_the_merge(tiny_student, tm
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from tracetune.train.merge import load_adapted, merge_adapter
+    from tracetune.engines.merge import load_adapted, merge_adapter
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_student)

@@ -16,8 +16,6 @@ import pytest
 from hubstub import HubStub
 from tracetune.pipeline.config import load_config
 from tracetune.remote.config import JobsConfig
-from tracetune.remote.hf_jobs import upload_inputs
-from tracetune.remote.plan import plan_job
 from tracetune.remote.run import run_remote
 from tracetune.pipeline.remote_stage import remote_inputs, run_worker
 

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracetune.errors import TracetuneError
-from tracetune.prepare.render import check_template, render_conversation, span_texts
-from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.prepare.render import render_conversation, span_texts
+from tracetune.prepare.template_audit import check_template
+from tracetune.engines.tokenizer import load_tokenizer
 
 TEMPLATES = Path(__file__).parent / "assets" / "templates"
 TOOLS = [

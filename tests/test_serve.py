@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from tracetune.cli.main import app
 from tracetune.errors import MissingExtraError, TracetuneError
-from tracetune.eval.harness.serve import free_port
+from tracetune.engines.serve import free_port
 from tracetune.serve.engines import check_port_free, run_vllm, serve_transformers, vllm_argv
 from tracetune.serve.options import ServeOptions
 from tracetune.serve.pi_config import add_pi_provider, pi_models_path

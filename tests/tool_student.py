@@ -86,7 +86,7 @@ def train_tool_student(base: Path, out: Path, steps: int = 160, seed: int = 0, l
     import torch
     from transformers import AutoModelForCausalLM
 
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     torch.manual_seed(seed)
     rng = random.Random(seed)

@@ -96,6 +96,9 @@ def register(app: typer.Typer) -> None:
         finally:
             finish_distributed()
         if main:
+            from tracetune.card.model_card import write_train_card
+
+            write_train_card(result.out_dir, result.adapter_dir)  # tracetune's card in place of PEFT's placeholder
             Console().print(result_table(result))
             Console().print(f"adapter written to [bold]{result.adapter_dir}[/]", highlight=False)
 

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tracetune.errors import TracetuneError
-from tracetune.eval.procs import bwrap_system_args, signal_group
+from tracetune.engines.procs import bwrap_system_args, signal_group
 
 TRUNCATION_MARKER = "\n[output truncated: {dropped} more bytes not shown]"
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"

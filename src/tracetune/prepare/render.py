@@ -19,6 +19,10 @@ Tokens are produced by tokenizing the whole rendered text once; a token is
 supervised when it starts inside an assistant span. A token that crosses a
 span boundary is counted (``boundary_tokens``): zero means tokenizing piece by
 piece would have given the same ids.
+
+This is the reference method. Trajectory windows are normally assembled from
+one rendering of their Episode instead (``pieces``), which gives the same ids
+and masks (tested) without a render per target; this method is the fallback.
 """
 
 from __future__ import annotations
@@ -136,18 +140,6 @@ def tokenize_spans(tokenizer, text: str, spans: Sequence[tuple[int, int]], turns
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-
-
-def check_template(tokenizer, name: str = "the student") -> None:
-    """Raise a clear error when the tokenizer's chat template loses tools, tool calls or results, or is unstable.
-
-    The strict form of the audit (``template_audit``), for callers that know the data has tool calls.
-    """
-    from tracetune.prepare.chat_template import TemplateChoice
-    from tracetune.prepare.template_audit import audit_template, enforce
-
-    choice = TemplateChoice("student", "student", tokenizer.chat_template or "")
-    enforce(audit_template(tokenizer, choice), has_tool_calls=True, student=name)
 
 
 def supervised_runs(ids: list[int], mask: list[int]) -> list[list[int]]:

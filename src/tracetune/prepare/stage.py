@@ -43,7 +43,7 @@ class PrepareResult:
 def load_student_tokenizer(config: PrepareConfig):
     """The student's tokenizer with the configured template (and its response template) applied."""
     from tracetune.prepare.chat_template import apply_choice
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     if not config.student:
         raise TracetuneError("no student given", hint="pass --student MODEL_ID_OR_FOLDER (or build one: tracetune student tiny)")

@@ -205,3 +205,14 @@ def _pieces_tokenize_alike(tokenizer, whole: str, spans: list[tuple[int, int]]) 
 
 def _short(exc: Exception) -> str:
     return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def check_template(tokenizer, name: str = "the student") -> None:
+    """Raise a clear error when the tokenizer's chat template loses tools, tool calls or results, or is unstable.
+
+    The strict form of the audit (``template_audit``), for callers that know the data has tool calls.
+    """
+    from tracetune.prepare.chat_template import TemplateChoice
+
+    choice = TemplateChoice("student", "student", tokenizer.chat_template or "")
+    enforce(audit_template(tokenizer, choice), has_tool_calls=True, student=name)

@@ -84,6 +84,6 @@ def write_merged_card(adapter_card: Path, merged_dir: Path, adapter_repo: str | 
 
 
 def _merge(base_model: str, adapter_dir: Path, dest: Path) -> None:
-    from tracetune.train.merge import merge_adapter
+    from tracetune.engines.merge import merge_adapter
 
     merge_adapter(adapter_dir, dest, base=base_model)

@@ -55,12 +55,13 @@ say which provider served them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tracetune.conversation.types import Episode, Message, Session, SessionStats
 from tracetune.readers import claude_code_blocks as blocks
+from tracetune.readers.claude_code_blocks import Node
 from tracetune.readers.base import WarningSink, iter_json_lines, open_text
 from tracetune.readers.tool_pairing import dedupe_warnings, mark_seen
 
@@ -83,21 +84,6 @@ def sniff(first_objects: list[dict[str, Any]]) -> bool:
         if kind in META_TYPES and ("sessionId" in obj or "leafUuid" in obj or "snapshot" in obj):
             return True
     return False
-
-
-@dataclass
-class Node:
-    uuid: str
-    parent: str | None
-    line: int
-    kind: str  # "user" | "assistant" | "boundary" | "other"
-    raw: dict[str, Any]
-    sidechain: bool
-    children: list[str] = field(default_factory=list)
-
-    @property
-    def carries_messages(self) -> bool:
-        return self.kind in ("user", "assistant", "boundary")
 
 
 def read(path: Path, sidechains: str = "train") -> list[Session]:

@@ -9,21 +9,33 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tracetune.conversation.types import Message, ToolCall
 from tracetune.conversation.wire import IMAGE_PLACEHOLDER
 from tracetune.readers.base import WarningSink
 from tracetune.readers.tool_pairing import pair_tool_results
 
-if TYPE_CHECKING:
-    from tracetune.readers.claude_code import Node
-
 SERVER_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
                            "code_execution_tool_result", "mcp_tool_use", "mcp_tool_result"})
 COMMAND_MARKERS = ("<command-name>", "<command-message>", "<local-command-stdout>", "<local-command-stderr>",
                    "<local-command-caveat>", "<bash-input>", "<bash-stdout>", "<bash-stderr>")
 INTERRUPT_PREFIX = "[Request interrupted by user"
+
+
+@dataclass
+class Node:
+    uuid: str
+    parent: str | None
+    line: int
+    kind: str  # "user" | "assistant" | "boundary" | "other"
+    raw: dict[str, Any]
+    sidechain: bool
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def carries_messages(self) -> bool:
+        return self.kind in ("user", "assistant", "boundary")
 
 
 class Converter:

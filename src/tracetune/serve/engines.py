@@ -46,7 +46,7 @@ def vllm_argv(target: ServeTarget, opts: ServeOptions) -> list[str]:
     The client asks for ``opts.name`` either way; with an adapter the bare
     base answers as ``NAME-base``.
     """
-    from tracetune.eval.backends.vllm_backend import VLLMServeSpec, serve_command
+    from tracetune.engines.vllm import VLLMServeSpec, serve_command
 
     adapter = target.adapter.resolve() if target.adapter is not None else None
     template = target.template.template_file
@@ -91,7 +91,7 @@ def run_vllm(argv: list[str], opts: ServeOptions, on_ready: Callable[[Endpoint],
 
 def serve_transformers(target: ServeTarget, opts: ServeOptions, on_ready: Callable[[Endpoint], None]) -> None:
     """``transformers serve`` on a local model folder, in the foreground until Ctrl-C."""
-    from tracetune.eval.harness.serve import TransformersServer, require_serving
+    from tracetune.engines.serve import TransformersServer, require_serving
 
     require_serving()
     target = local_model(target)
@@ -111,7 +111,7 @@ def local_model(target: ServeTarget) -> ServeTarget:
     if target.kind == "adapter":
         raise TracetuneError(
             f"{target.origin}: `transformers serve` cannot load a LoRA adapter on its base model",
-            hint=f"serve it with vLLM (--engine vllm), or merge it first: python -c \"from tracetune.train.merge "
+            hint=f"serve it with vLLM (--engine vllm), or merge it first: python -c \"from tracetune.engines.merge "
             f"import merge_adapter; merge_adapter('{target.adapter}', 'merged')\" and serve ./merged",
         )
     if target.kind == "model":
@@ -172,7 +172,7 @@ def _wait_http(proc: subprocess.Popen, url: str, timeout_s: float) -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    from tracetune.eval.procs import stop_group
+    from tracetune.engines.procs import stop_group
 
     if proc.poll() is None:
         stop_group(proc, grace_s=30, kill_wait_s=10)

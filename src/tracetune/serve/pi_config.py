@@ -56,7 +56,7 @@ def pi_models_path(environ: Mapping[str, str] | None = None) -> Path:
 def add_pi_provider(base_url: str, model_name: str, *, provider: str = PI_PROVIDER, path: Path | None = None,
                     context_window: int = 32768, max_tokens: int = 1024) -> PiConfigResult:
     """Add (or replace) the provider ``provider`` serving ``model_name`` at ``base_url``."""
-    from tracetune.eval.harness.pi_cli import provider_entry
+    from tracetune.engines.pi_provider import provider_entry
 
     shown = Path(path) if path is not None else pi_models_path()
     path = shown.resolve() if shown.is_symlink() else shown  # keep a dotfiles link a link

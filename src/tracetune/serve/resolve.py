@@ -122,7 +122,7 @@ def _stage_status(run: Path) -> str:
 
 def _from_adapter(adapter: Path, origin: str, run: Path | None = None) -> ServeTarget:
     """The adapter on its base; the adapter's own tokenizer files (saved with it) decide the template."""
-    from tracetune.train.merge import adapter_base
+    from tracetune.engines.merge import adapter_base
 
     base = _local_base(adapter_base(adapter), adapter, run)
     template_home = adapter if (adapter / "tokenizer_config.json").is_file() else Path(base)

@@ -89,7 +89,7 @@ def load_training_tokenizer(config: TrainConfig, dataset_dir: str | Path):
     and its ``response_template`` are carried over so the adapter is saved with
     the template it was trained on and the parser that reads it.
     """
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     info_path = Path(dataset_dir) / "student.json"
     info = json.loads(info_path.read_text("utf-8")) if info_path.exists() else {}

@@ -102,13 +102,10 @@ def train(
     )
     if trainer.is_world_process_zero():
         if config.save_merged:
-            from tracetune.train.merge import merge_adapter
+            from tracetune.engines.merge import merge_adapter
 
             result = _replace_merged(result, merge_adapter(adapter, out / "merged"))
         atomic_write_json(out / "metrics.json", _metrics_record(result, targets), default=str, end="")
-        from tracetune.card.model_card import write_train_card
-
-        write_train_card(out, adapter)  # tracetune's card in place of PEFT's placeholder README
     return result
 
 

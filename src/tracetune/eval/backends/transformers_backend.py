@@ -23,8 +23,8 @@ BATCH_TOKENS = 16384
 
 
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
-    """The student's tokenizer, through tracetune's safe loader (``tracetune.prepare.tokenizer.load_tokenizer``)."""
-    from tracetune.prepare.tokenizer import load_tokenizer as student_loader
+    """The student's tokenizer, through tracetune's safe loader (``tracetune.engines.tokenizer.load_tokenizer``)."""
+    from tracetune.engines.tokenizer import load_tokenizer as student_loader
 
     return student_loader(str(path), chat_template=chat_template)
 

@@ -35,15 +35,11 @@ from pathlib import Path
 from tracetune.conversation.types import ReadWarning, Session
 from tracetune.errors import TracetuneError
 from tracetune.eval.harness import pi_isolation as iso
-from tracetune.eval.procs import signal_group
+from tracetune.engines.pi_provider import API_KEY_ENV, PROVIDER, provider_entry
+from tracetune.engines.procs import signal_group
 
-PROVIDER = "tracetune"
-API_KEY_ENV = "TRACETUNE_PI_API_KEY"
 PACKAGE = Path("node_modules") / "@mariozechner" / "pi-coding-agent"
 INSTALL_HINT = "bash scripts/install-pi-oracle.sh (needs node and npm), or pass pi_bin=PATH/TO/dist/cli.js"
-#: Server quirks shared by transformers serve and vLLM: system role, no reasoning_effort/store, max_tokens.
-DEFAULT_COMPAT = {"supportsDeveloperRole": False, "supportsReasoningEffort": False, "supportsStore": False,
-                  "maxTokensField": "max_tokens"}
 
 
 @dataclass(frozen=True)
@@ -89,15 +85,6 @@ def models_json(base_url: str, model_name: str, *, max_tokens: int, context_wind
     provider = provider_entry(base_url, model_name, max_tokens=max_tokens, context_window=context_window,
                               compat=compat)
     return {"providers": {PROVIDER: provider}}
-
-
-def provider_entry(base_url: str, model_name: str, *, max_tokens: int, context_window: int,
-                   compat: dict | None = None, api_key: str = API_KEY_ENV) -> dict:
-    """One custom OpenAI-compatible provider of pi's ``models.json`` (``apiKey``: an env var name or a literal)."""
-    model = {"id": model_name, "name": model_name, "reasoning": False, "input": ["text"],
-             "contextWindow": context_window, "maxTokens": max_tokens}
-    return {"baseUrl": base_url.rstrip("/"), "api": "openai-completions", "apiKey": api_key,
-            "compat": {**DEFAULT_COMPAT, **(compat or {})}, "models": [model]}
 
 
 def pi_args(model_name: str, session_dir: Path, tools: list[str] | None, system_prompt: str | None = None) -> list[str]:

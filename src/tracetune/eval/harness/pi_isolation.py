@@ -28,7 +28,7 @@ import socketserver
 import threading
 from pathlib import Path
 
-from tracetune.eval.procs import SYSTEM_DIRS, bwrap_system_args
+from tracetune.engines.procs import SYSTEM_DIRS, bwrap_system_args
 
 
 #: Node entry point run inside the sandbox: a TCP -> Unix socket relay, then pi's own CLI in the same process.

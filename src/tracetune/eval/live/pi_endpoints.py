@@ -35,7 +35,7 @@ def pi_endpoint(role: str, backends: BackendSet, scratch: Path,
     if kind in ("openai", "vllm"):
         yield _remote(role, backends)
         return
-    from tracetune.eval.harness.serve import TransformersServer
+    from tracetune.engines.serve import TransformersServer
 
     folder = _rendered(_model_folder(role, backends, scratch, log), backends, scratch / f"served_{role}")
     log(f"live loop ({role}): serving {folder} with `transformers serve`")
@@ -63,7 +63,7 @@ def _model_folder(role: str, backends: BackendSet, scratch: Path, log: Callable[
     merged = adapter.parent / "merged"
     if _newer(merged / "config.json", adapter):
         return merged
-    from tracetune.train.merge import merge_adapter
+    from tracetune.engines.merge import merge_adapter
 
     log(f"live loop (tuned): merging {adapter} into a temporary folder to serve it")
     return merge_adapter(adapter, scratch / "merged_tuned", base=backends.base_model)
@@ -93,7 +93,7 @@ def _rendered(model_dir: Path, backends: BackendSet, dest: Path) -> Path:
     tokenizer, template = backends.tokenizer_path, backends.chat_template
     if tokenizer is None and template is None:
         return model_dir
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     dest.mkdir(parents=True, exist_ok=True)
     for item in model_dir.iterdir():

@@ -56,7 +56,7 @@ class PiEndpoint:
 def check_pi_harness(config: LiveConfig, *, needs_serving: bool) -> None:
     """Fail before any model is loaded: node and pi, the serve extra (when serving), the sandbox."""
     from tracetune.eval.harness.pi_cli import find_pi
-    from tracetune.eval.harness.serve import require_serving
+    from tracetune.engines.serve import require_serving
 
     find_pi(config.pi_bin)
     if needs_serving:

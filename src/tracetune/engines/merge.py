@@ -40,7 +40,7 @@ def load_adapted(adapter_dir: str | Path, base: str | None = None):
 
 def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
     """Write ``out_dir``: the merged model plus the adapter's tokenizer; returns ``out_dir``."""
-    from tracetune.prepare.tokenizer import load_tokenizer
+    from tracetune.engines.tokenizer import load_tokenizer
 
     out = Path(out_dir)
     merged = load_adapted(adapter_dir, base).merge_and_unload()

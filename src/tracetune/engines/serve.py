@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracetune.errors import MissingExtraError, TracetuneError
-from tracetune.eval.procs import stop_group
+from tracetune.engines.procs import stop_group
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CHAT_REQUEST = '"POST /v1/chat/completions HTTP/1.1"'
