@@ -229,3 +229,55 @@ def test_checker_sees_through_html_markup(tmp_path):
     value = CANARIES[0].value
     (tmp_path / "report.html").write_text(f"<p>{value[:9]}<span class=s>{value[9:]}</span></p>")
     assert corpus.leaks_in_dir(tmp_path, CANARIES) == [f"{CANARIES[0].kind} in report.html"]
+
+
+@pytest.mark.slow
+def test_a_whole_run_leaves_no_canary_in_model_card_trackio_logs_or_eval(tmp_path, tiny_student, capfd):
+    """prepare -> sweep (Trackio on) -> eval -> card -> export on the canary sessions: no output holds one."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from tracetune.cli.main import app
+
+    traces = tmp_path / "Users" / corpus.USER / ".pi" / "agent" / "sessions"
+    traces.mkdir(parents=True)
+    corpus.write_pi_sessions(traces)
+    config = tmp_path / "run.toml"
+    config.write_text(f'''name = "canary"
+runs_dir = "{tmp_path / 'runs'}"
+[traces]
+paths = ["{traces}"]
+[student]
+model = "{tiny_student}"
+[prepare]
+eval_fraction = 0.5
+include_reasoning = true
+[train]
+max_steps = 2
+max_length = 4096
+save_steps = 2
+logging_steps = 1
+[sweep.grid]
+learning_rate = [1e-3, 2e-3]
+[eval]
+max_samples = 3
+max_new_tokens = 8
+[eval.backend]
+device = "cpu"
+[publish]
+merge = false
+''')
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "canary"
+    for name in ("card/README.md", "eval/results.json", "eval/report.html", "publish/adapter/README.md"):
+        assert (run / name).is_file(), name
+    captured = capfd.readouterr()
+    # manifest.json records the run's own config and input paths as the user typed them (local, never published)
+    leaks = [leak for leak in corpus.leaks_in_dir(run, CANARIES) if not leak.endswith(" in manifest.json")]
+    trackio_dir = os.environ.get("TRACKIO_DIR")  # Trackio keeps the folder of the first run in a process
+    assert trackio_dir and any(Path(trackio_dir).glob("*.db"))
+    leaks += corpus.leaks_in_dir(Path(trackio_dir), CANARIES)
+    leaks += corpus.leaks_in(result.output + captured.out + captured.err, CANARIES, "run output")
+    assert leaks == []
