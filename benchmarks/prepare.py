@@ -9,6 +9,11 @@ rendering part), assistant turns supervised, fraction of trainable turns kept,
 tokens forwarded per supervised token. per-turn runs three ways: the last 18
 messages (the reference recipe's cut, dropped when too long), the whole
 history, and the history cut from the front until it fits (a stronger baseline).
+
+The closing lines compare tokens per supervised token only between variants that
+keep a comparable share of the trainable turns: a variant that drops most turns
+(per-turn with the whole history keeps the few short early ones) forwards few
+tokens for what it keeps, and a ratio against it says nothing.
 """
 
 from __future__ import annotations
@@ -79,6 +84,19 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: A variant is compared by tokens per supervised token only if it keeps at least this share of trajectory's turns.
+COMPARABLE = 0.9
+
+
+def comparison(traj: dict, other: dict) -> str:
+    """One line: trajectory against ``other``, by tokens per supervised token when both keep comparable turns."""
+    kept = f"{other['strategy']} keeps {other['supervised']:,} turns, trajectory {traj['supervised']:,}"
+    if not other["ratio"] or not traj["ratio"] or other["supervised"] < COMPARABLE * traj["supervised"]:
+        return f"{kept}: not comparable by tokens per supervised token"
+    return (f"{kept}; trajectory forwards {other['ratio'] / traj['ratio']:.1f}x fewer tokens per supervised token "
+            f"({traj['ratio']:.1f} against {other['ratio']:.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("traces", nargs="*", default=[str(DEFAULT)])
@@ -89,8 +107,8 @@ def main() -> None:
     for length in args.lengths:
         traj = next(r for r in rows if r["max_length"] == length and r["strategy"] == "trajectory")
         for r in rows:
-            if r["max_length"] == length and r is not traj and r["ratio"] and traj["ratio"]:
-                print(f"max_length {length}: trajectory forwards {r['ratio'] / traj['ratio']:.1f}x fewer tokens per supervised token than {r['strategy']}")
+            if r["max_length"] == length and r is not traj:
+                print(f"max_length {length}: {comparison(traj, r)}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         teacher: list[str] = typer.Option([], "--teacher", help="Only supervise turns of this teacher model (repeatable, 'prov/*')."),
         keep_failed: bool = typer.Option(False, "--keep-failed-turns", help="Keep aborted/errored turns as context."),
         tools_file: Optional[Path] = typer.Option(None, "--tools-file", help="JSON tool definitions to add or replace."),
+        long_turns: str = typer.Option("drop", "--long-turns", help="A turn longer than a window: 'drop' it, or 'truncate' (supervise its first part)."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes scanning and rendering (default: the machine's cores); the output is the same for any number."),
     ) -> None:
         """Redact, split by session family, render with the student's template, mask, window, write."""
         from pydantic import ValidationError
@@ -41,6 +43,7 @@ def register(app: typer.Typer) -> None:
         from tracetune.prepare.config import PrepareConfig
         from tracetune.prepare.notes import prepare_notes
         from tracetune.prepare.stage import prepare
+        from tracetune.prepare.workers import default_workers
         from tracetune.readers.registry import ReadOptions
 
         if template and chat_template and template != chat_template:
@@ -61,6 +64,7 @@ def register(app: typer.Typer) -> None:
                 teacher_models=teacher,
                 drop_failed_turns=not keep_failed,
                 tools_file=str(tools_file) if tools_file else None,
+                long_turns=long_turns,  # type: ignore[arg-type]
             )
         except ValidationError as exc:
             bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -68,9 +72,10 @@ def register(app: typer.Typer) -> None:
         options = ReadOptions(sidechains=sidechains)  # type: ignore[arg-type]
         console = Console(stderr=True)
         with _progress(console) as bar:
-            task = bar.add_task("rendering sessions", total=None)
-            result = prepare(config, traces, out, fmt=fmt, read_options=options,
-                             progress=lambda _s, done, total: bar.update(task, completed=done, total=total))
+            task = bar.add_task("reading sessions", total=None)
+            result = prepare(config, traces, out, fmt=fmt, read_options=options, workers=workers or default_workers(),
+                             progress=lambda step, done, total: bar.update(task, description=STEPS.get(step, step),
+                                                                           completed=done, total=total))
         if result.template_audit:
             Console().print(audit_line(result.template_audit.to_dict()), highlight=False)
             for warning in result.template_audit.warnings:
@@ -89,6 +94,9 @@ def register(app: typer.Typer) -> None:
         if result.stats["split"]["warning"]:
             console.print(f"[yellow]warning:[/] {result.stats['split']['warning']}", highlight=False)
         Console().print(f"dataset written to [bold]{out}[/] (open {out / 'report.html'})", highlight=False)
+
+
+STEPS = {"scan": "scanning for secrets", "redact": "redacting", "render": "rendering sessions"}
 
 
 def _progress(console: Console):

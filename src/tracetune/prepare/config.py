@@ -14,6 +14,7 @@ from tracetune.prepare.redact import RedactOptions
 
 
 Strategy = Literal["trajectory", "per-turn"]
+LongTurns = Literal["drop", "truncate"]
 
 
 class PrepareConfig(BaseModel):
@@ -59,6 +60,12 @@ class PrepareConfig(BaseModel):
         le=0.9,
         description="Share of max_length a window may spend on earlier turns repeated as context "
         "before its first new target turn.",
+    )
+    long_turns: LongTurns = Field(
+        "drop",
+        description="trajectory only: a target turn longer than a window is 'drop'ped (counted as too_long), or "
+        "'truncate'd: supervised in its first part, the ids cut at max_length (at least an eighth of the window "
+        "supervised, the turn's end never trained). docs/benchmarks.md ('Prepare at scale') has the measurement.",
     )
     window_marker: bool = Field(
         True, description="Tell the model when a window elides earlier turns ('[N earlier messages omitted]')."

@@ -51,6 +51,16 @@ class ConversationCounts:
     clipped_chars: int = 0
     reasoning_removed: int = 0
 
+    def add(self, other: "ConversationCounts") -> None:
+        """Add ``other``'s counts (an Episode converted elsewhere) to these."""
+        self.targets_in += other.targets_in
+        self.filtered_teacher += other.filtered_teacher
+        self.dropped_context_turns.update(other.dropped_context_turns)
+        self.dropped_tool_results += other.dropped_tool_results
+        self.clipped_tool_results += other.clipped_tool_results
+        self.clipped_chars += other.clipped_chars
+        self.reasoning_removed += other.reasoning_removed
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "targets_in": self.targets_in,

@@ -7,15 +7,17 @@ place at the end, so a crash never leaves half a dataset behind.
 from __future__ import annotations
 
 import json
-import os
+import pickle
 from array import array
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from tracetune.errors import TracetuneError
 from tracetune.prepare.windows import Example
 from tracetune.util.files import atomic_write_json, replace_dir, temp_dir_for
+
+#: Rows buffered by the Arrow writer at a time (datasets' default, 1,000, holds 1,000 windows as Python ints).
+WRITER_BATCH = 64
 
 COLUMNS = (
     "input_ids",
@@ -31,38 +33,101 @@ COLUMNS = (
 )
 
 
-@dataclass
-class Rows:
-    """Column-wise rows of one split; ids and masks held compactly (4 and 1 bytes a token)."""
+#: Columns kept in memory for the report; the others go to the spill file.
+LIGHT = ("episode_id", "session_id", "family_id", "window", "num_tokens", "num_supervised")
+HEAVY = ("input_ids", "assistant_masks", "messages", "tools")
 
-    columns: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in COLUMNS})
+
+class Rows:
+    """Rows of one split, column-wise. With ``spill`` (a file path) the token ids, masks and
+    message JSON go to that file as they come and only the small columns stay in memory, so a
+    split of any size costs a few hundred bytes a row here; without it everything is held (4 and
+    1 bytes a token). ``columns`` gives every column either way (heavy ones read back by index)."""
+
+    def __init__(self, spill: Path | None = None):
+        self.spill = Path(spill) if spill else None
+        self._light: dict[str, list[Any]] = {c: [] for c in LIGHT}
+        self._held: dict[str, list[Any]] = {c: [] for c in HEAVY}
+        self._offsets = array("q")
+        self._handle = None
+        if self.spill is not None:
+            self._handle = self.spill.open("wb")
+        self.columns = {**self._light, **{c: _Column(self, c) for c in HEAVY}}
 
     def add(self, example: Example, episode_id: str, session_id: str, family_id: str, tools: tuple[dict, ...]) -> None:
         r = example.rendered
-        values = (
-            array("i", r.ids),
-            bytes(r.mask),
-            episode_id,
-            session_id,
-            family_id,
-            example.window,
-            r.num_tokens,
-            r.num_supervised,
-            json.dumps(list(example.messages), ensure_ascii=False),
-            json.dumps(list(tools), ensure_ascii=False),
-        )
-        for name, value in zip(COLUMNS, values):
-            self.columns[name].append(value)
+        self.add_row(array("i", r.ids), bytes(r.mask), episode_id, session_id, family_id, example.window,
+                     r.num_tokens, r.num_supervised, json.dumps(list(example.messages), ensure_ascii=False),
+                     json.dumps(list(tools), ensure_ascii=False))
+
+    def add_row(self, ids: array, mask: bytes, episode_id: str, session_id: str, family_id: str, window: int,
+                num_tokens: int, num_supervised: int, messages: str, tools: str) -> None:
+        for name, value in zip(LIGHT, (episode_id, session_id, family_id, window, num_tokens, num_supervised)):
+            self._light[name].append(value)
+        heavy = (ids, mask, messages, tools)
+        if self._handle is None:
+            for name, value in zip(HEAVY, heavy):
+                self._held[name].append(value)
+            return
+        blob = pickle.dumps((ids.tobytes(), mask, messages, tools), protocol=pickle.HIGHEST_PROTOCOL)
+        self._offsets.append(self._handle.tell())
+        self._handle.write(len(blob).to_bytes(8, "little"))
+        self._handle.write(blob)
 
     def __len__(self) -> int:
-        return len(self.columns["input_ids"])
+        return len(self._light["num_tokens"])
+
+    def heavy(self, i: int) -> tuple[array, bytes, str, str]:
+        """Row ``i``'s ids, mask, messages JSON and tools JSON."""
+        if self._handle is None:
+            return tuple(self._held[name][i] for name in HEAVY)  # type: ignore[return-value]
+        self._handle.flush()
+        with self.spill.open("rb") as fh:
+            fh.seek(self._offsets[i])
+            return _unpack(fh.read(int.from_bytes(fh.read(8), "little")))
+
+    def _heavy_rows(self) -> Iterator[tuple[array, bytes, str, str]]:
+        if self._handle is None:
+            yield from zip(*(self._held[name] for name in HEAVY))
+            return
+        self._handle.flush()
+        with self.spill.open("rb") as fh:
+            for _ in range(len(self)):
+                yield _unpack(fh.read(int.from_bytes(fh.read(8), "little")))
 
     def records(self) -> Iterator[dict[str, Any]]:
-        for i in range(len(self)):
-            row = {name: self.columns[name][i] for name in COLUMNS}
-            row["input_ids"] = row["input_ids"].tolist()
-            row["assistant_masks"] = list(row["assistant_masks"])
-            yield row
+        import numpy as np
+
+        for i, (ids, mask, messages, tools) in enumerate(self._heavy_rows()):
+            row = {name: self._light[name][i] for name in LIGHT}
+            row.update(input_ids=np.frombuffer(ids, dtype=np.int32), assistant_masks=np.frombuffer(mask, dtype=np.int8),
+                       messages=messages, tools=tools)
+            yield {name: row[name] for name in COLUMNS}
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class _Column:
+    """A heavy column read back row by row (what ``report`` picks from)."""
+
+    def __init__(self, rows: Rows, name: str):
+        self.rows, self.index = rows, HEAVY.index(name)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.rows.heavy(i)[self.index]
+
+
+def _unpack(blob: bytes) -> tuple[array, bytes, str, str]:
+    ids, mask, messages, tools = pickle.loads(blob)
+    out = array("i")
+    out.frombytes(ids)
+    return out, mask, messages, tools
 
 
 def features():
@@ -85,7 +150,10 @@ def features():
 
 
 def save_dataset(folder: Path, splits: dict[str, Rows]) -> None:
-    """Stream the rows into Arrow (never all of them as Python lists at once) and save."""
+    """Stream the rows into Arrow (a few dozen rows at a time) and save.
+
+    The fingerprint is fixed (the cache is a fresh folder): the same rows give the same files.
+    """
     import tempfile
 
     from datasets import Dataset, DatasetDict
@@ -98,7 +166,8 @@ def save_dataset(folder: Path, splits: dict[str, Rows]) -> None:
         for name, rows in splits.items():
             if len(rows):
                 parts[name] = Dataset.from_generator(
-                    rows.records, features=feats, cache_dir=cache, fingerprint=f"tracetune-{name}-{os.getpid()}"
+                    rows.records, features=feats, cache_dir=cache, fingerprint=f"tracetune-{name}",
+                    writer_batch_size=WRITER_BATCH,
                 )
             else:
                 parts[name] = Dataset.from_dict({c: [] for c in COLUMNS}, features=feats)

@@ -6,25 +6,29 @@ audited when the student loads and judged once the data is read (losing tool
 calls is refused only when the data has some). Then tool schemas,
 the family split, conversion (filters, clipping), rendering with the
 student's template, and the atomic write of the dataset contract.
+
+The traces are streamed in three passes (``stream``: learn secrets, redact and
+survey, render), one file in memory at a time, with ``workers`` processes; the
+output does not depend on their number.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from tracetune.conversation.types import Session
-from tracetune.conversation.wire import episode_to_wire
 from tracetune.errors import TracetuneError
 from tracetune.prepare.config import PrepareConfig
-from tracetune.prepare.conversations import ConversationCounts, convert_episode, to_conversation
-from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json, write_jsonl
+from tracetune.prepare.conversations import ConversationCounts
+from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json
 from tracetune.prepare.template_audit import TemplateAudit, audit_template, enforce
 from tracetune.prepare.stats import PrepareStats
-from tracetune.prepare.windows import Planner, per_turn, trajectory
+from tracetune.prepare.windows import examples_for  # noqa: F401  (imported from here by callers and tests)
 
 Progress = Callable[[str, int, int], None]  # step, done, total
 
@@ -78,101 +82,90 @@ def prepare(
     progress: Progress | None = None,
     all_eval: bool = False,
     read_options=None,
+    workers: int = 1,
 ) -> PrepareResult:
     """Read, redact, split, render and write; returns the output folder and the stats.
 
     ``all_eval`` puts every session in the eval split (new sessions for a trained run's eval);
-    ``read_options`` (``readers.registry.ReadOptions``) are the readers' settings, e.g. sidechains.
+    ``read_options`` (``readers.registry.ReadOptions``) are the readers' settings, e.g. sidechains;
+    ``workers`` processes scan and render (1: this process; also when the traces are under
+    ``workers.MIN_PARALLEL_BYTES``); the output is the same for any number.
+    Streams the traces in three passes (``stream``): memory does not grow with the corpus.
     """
-    from tracetune.prepare.redact import redact_sessions
+    from tracetune.prepare.redact_stream import StreamRedactor
     from tracetune.prepare.split import split_sessions
-    from tracetune.prepare.tools import ToolCatalog
-    from tracetune.readers import read_paths
+    from tracetune.prepare.stream import Files, Sink, learn_pass, render_pass, survey_pass
+    from tracetune.prepare.workers import Workers, worth_starting
 
     stats = PrepareStats()
     clock = _Clock(stats)
     tokenizer = tokenizer or load_student_tokenizer(config)
     audit = audit_student(config, tokenizer)
     clock.lap("load_student")
-    read = read_paths(list(sources), fmt, options=read_options)
-    stats.files = len(read.formats) + len(read.errors)
-    stats.read_warnings.update(w.kind for w in read.warnings)
-    if not read.sessions:
-        raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")
-    clock.lap("read")
-    sessions, redaction = redact_sessions(read.sessions, config.redaction)
-    stats.file_errors = [{"path": redaction.scrub(e.path), "error": redaction.scrub(e.message)} for e in read.errors]
-    clock.lap("redact")
-    audit = enforce(audit, has_tool_calls=has_tool_calls(sessions), student=config.student or "the student")
-    catalog = ToolCatalog.from_sessions(sessions, config.tools_file)
-    split = split_sessions(sessions, config.eval_fraction, config.seed, all_eval=all_eval)
-    stats.sessions = len(sessions)
-    acc = _Collected(stats)
-    system = config.resolved_system_prompt()
-    eval_ids = set(split.eval_ids)
-    for n, session in enumerate(sessions):
-        which = "eval" if session.id in eval_ids else "train"
-        family = split.families.get(session.id, session.id)
-        _prepare_session(tokenizer, config, session, catalog.for_session(session), system, family, which, acc)
-        if progress:
-            progress("render", n + 1, len(sessions))
-    clock.lap("render")
-    rows, episodes = acc.rows, acc.episodes
-    extra = {
-        "strategy": config.strategy,
-        "max_length": config.max_length,
-        "student": config.student,
-        "conversion": acc.counts.to_dict(),
-        "split": {"train_sessions": len(split.train_ids), "eval_sessions": len(split.eval_ids), "warning": split.warning},
-    }
+    files = Files.find(sources)
     out = Path(out_dir)
     tmp = staging_dir(out)
-    save_dataset(tmp / "dataset", rows)
-    for name, records in episodes.items():
-        write_jsonl(tmp / f"{name}_episodes.jsonl", iter(records))
-    write_json(tmp / "redaction_report.json", redaction.to_dict())
-    write_json(tmp / "tools.json", catalog.to_dict())
-    write_json(tmp / "split.json", split.to_dict())
-    write_json(tmp / "student.json", student_info(config, tokenizer, audit))
-    clock.lap("write")
-    summary = stats.to_dict(extra)
-    summary["warnings"] = prefix_warnings(summary, config.max_length)
-    write_json(tmp / "prepare_stats.json", summary)
-    from tracetune.prepare.report import write_report
+    try:
+        redactor = StreamRedactor(config.redaction)
+        spill = tmp / ".spill"
+        spill.mkdir()
+        with Workers(worth_starting(workers, files.paths), tokenizer, config) as pool:
+            learn_pass(files, fmt, read_options, redactor, pool, progress)
+            if not files.sessions:
+                raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")
+            clock.lap("read")
+            survey = survey_pass(files, fmt, read_options, redactor, spill, progress)
+            stats.files = files.count
+            stats.read_warnings.update(survey.warnings)
+            redaction = redactor.finish(len(survey.sessions))
+            stats.file_errors = [{"path": redaction.scrub(e.path), "error": redaction.scrub(e.message)}
+                                 for e in files.errors]
+            clock.lap("redact")
+            if not survey.sessions:
+                raise TracetuneError("no sessions left to prepare: every file changed while it was read",
+                                     hint="prepare a copy of the sessions, or rerun when no agent is writing them")
+            audit = enforce(audit, has_tool_calls=survey.has_tool_calls, student=config.student or "the student")
+            catalog = survey.catalog.build(config.tools_file)
+            split = split_sessions(survey.stubs, config.eval_fraction, config.seed, all_eval=all_eval)
+            survey.stubs = []
+            stats.sessions = len(survey.sessions)
+            counts = ConversationCounts()
+            sink = Sink({name: Rows(spill / f"{name}.rows") for name in ("train", "eval")},
+                        {name: (tmp / f"{name}_episodes.jsonl").open("w", encoding="utf-8") for name in ("train", "eval")})
+            try:
+                render_pass(survey, catalog, split, config.resolved_system_prompt(), pool, sink, stats, counts, progress)
+            finally:
+                for handle in sink.episodes.values():
+                    handle.close()
+        clock.lap("render")
+        rows = sink.rows
+        extra = {
+            "strategy": config.strategy,
+            "max_length": config.max_length,
+            "student": config.student,
+            "conversion": counts.to_dict(),
+            "split": {"train_sessions": len(split.train_ids), "eval_sessions": len(split.eval_ids), "warning": split.warning},
+        }
+        save_dataset(tmp / "dataset", rows)
+        write_json(tmp / "redaction_report.json", redaction.to_dict())
+        write_json(tmp / "tools.json", catalog.to_dict())
+        write_json(tmp / "split.json", split.to_dict())
+        write_json(tmp / "student.json", student_info(config, tokenizer, audit))
+        clock.lap("write")
+        summary = stats.to_dict(extra)
+        summary["warnings"] = prefix_warnings(summary, config.max_length)
+        write_json(tmp / "prepare_stats.json", summary)
+        from tracetune.prepare.report import write_report
 
-    write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples, audit.to_dict())
+        write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples, audit.to_dict())
+        for part in rows.values():
+            part.close()
+        shutil.rmtree(spill)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     commit_dir(tmp, out)
     return PrepareResult(out, summary, audit)
-
-
-@dataclass
-class _Collected:
-    """What the render loop accumulates, per split."""
-
-    stats: PrepareStats
-    counts: ConversationCounts = field(default_factory=ConversationCounts)
-    rows: dict[str, Rows] = field(default_factory=lambda: {"train": Rows(), "eval": Rows()})
-    episodes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
-
-
-def _prepare_session(tokenizer, config: PrepareConfig, session: Session, tools, system, family: str, which: str, acc: _Collected) -> None:
-    for episode in session.episodes:
-        acc.stats.episodes += 1
-        converted = convert_episode(episode, config, acc.counts)
-        if not converted.target_indices:
-            acc.stats.episodes_without_targets += 1
-            continue
-        acc.stats.targets_after_filters += len(converted.target_indices)
-        conv = to_conversation(session, converted, tools, system or session.system_prompt)
-        result = examples_for(tokenizer, conv, config)
-        names = [c["function"]["name"] for ex in result.examples for t in ex.targets for c in conv.messages[t].get("tool_calls") or []]
-        acc.stats.add_episode(which, result, names)
-        acc.stats.add_session_episode(session, which, len(converted.target_indices), result)
-        for ex in result.examples:
-            acc.rows[which].add(ex, episode.id, session.id, family, conv.tools)
-        record = episode_to_wire(converted, tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
-        record["tracetune"].update({"session_id": session.id, "family_id": family, "agent": session.agent})
-        acc.episodes[which].append(record)
 
 
 def prefix_warnings(summary: dict[str, Any], max_length: int) -> list[str]:
@@ -187,17 +180,6 @@ def prefix_warnings(summary: dict[str, Any], max_length: int) -> list[str]:
                 f"(system_prompt), or give shorter tool definitions (tools_file)"
             )
     return warnings
-
-
-def examples_for(tokenizer, conv, config: PrepareConfig):
-    """The examples of one Conversation under the configured strategy."""
-    planner = Planner(tokenizer, conv, config.head_user_chars, config.window_marker)
-    if config.strategy == "per-turn":
-        result = per_turn(tokenizer, conv, config.max_length, config.per_turn_history, planner, config.per_turn_fit)
-    else:
-        result = trajectory(tokenizer, conv, config.max_length, config.window_context, planner)
-    result.prefix_tokens = planner.base
-    return result
 
 
 def student_info(config: PrepareConfig, tokenizer, audit: TemplateAudit | None = None) -> dict[str, Any]:

@@ -11,6 +11,25 @@ from tracetune.prepare.windows import EpisodeExamples
 STATS_VERSION = 1
 
 
+@dataclass(frozen=True)
+class EpisodeFigures:
+    """What the stats need of one Episode's examples (small: it travels back from worker processes)."""
+
+    examples: tuple[tuple[int, int, int, int], ...]  # (tokens, supervised tokens, boundary tokens, turns) per example
+    dropped: Counter
+    fallback_turns: int = 0
+    windowed: bool = False
+    prefix_tokens: int = 0
+    truncated_turns: int = 0
+
+    @classmethod
+    def of(cls, result: EpisodeExamples) -> "EpisodeFigures":
+        examples = tuple((ex.rendered.num_tokens, ex.rendered.num_supervised, ex.rendered.boundary_tokens, len(ex.targets))
+                         for ex in result.examples)
+        return cls(examples, Counter(result.dropped), result.fallback_turns, result.windowed, result.prefix_tokens,
+                   result.truncated_turns)
+
+
 @dataclass
 class SplitFigures:
     """Figures for one split (train or eval)."""
@@ -65,6 +84,7 @@ class PrepareStats:
     targets_after_filters: int = 0
     turns_dropped: Counter = field(default_factory=Counter)  # reason -> target turns not supervised
     fallback_turns: int = 0
+    truncated_turns: int = 0
     windowed_episodes: int = 0
     boundary_tokens: int = 0
     splits: dict[str, SplitFigures] = field(default_factory=lambda: {"train": SplitFigures(), "eval": SplitFigures()})
@@ -72,13 +92,14 @@ class PrepareStats:
     seconds: dict[str, float] = field(default_factory=dict)
     by_session: dict[str, SessionFigures] = field(default_factory=dict)
 
-    def add_session_episode(self, session, split: str, targets: int, result: EpisodeExamples) -> None:
+    def add_session_episode(self, session, split: str, targets: int, result: EpisodeExamples | EpisodeFigures) -> None:
         """Count one episode's turns under its session (source paths are redacted by the caller's session)."""
+        result = _figures(result)
         fig = self.by_session.get(session.id)
         if fig is None:
             fig = self.by_session[session.id] = SessionFigures(session.id, str(session.source), session.agent, split)
         fig.targets += targets
-        fig.supervised += sum(len(ex.targets) for ex in result.examples)
+        fig.supervised += sum(turns for *_, turns in result.examples)
         fig.dropped.update(result.dropped)
         fig.prefix_tokens = max(fig.prefix_tokens, result.prefix_tokens)
 
@@ -90,19 +111,20 @@ class PrepareStats:
         return {agent: {"sessions": len(v), "min": min(v), "median": sorted(v)[len(v) // 2], "max": max(v)}
                 for agent, v in sorted(sizes.items())}
 
-    def add_episode(self, split: str, result: EpisodeExamples, tool_names: list[str]) -> None:
+    def add_episode(self, split: str, result: EpisodeExamples | EpisodeFigures, tool_names: list[str]) -> None:
+        result = _figures(result)
         fig = self.splits[split]
         self.turns_dropped.update(result.dropped)
         self.fallback_turns += result.fallback_turns
+        self.truncated_turns += result.truncated_turns
         self.windowed_episodes += result.windowed
-        for ex in result.examples:
-            r = ex.rendered
+        for tokens, supervised, boundary, turns in result.examples:
             fig.examples += 1
-            fig.tokens += r.num_tokens
-            fig.supervised += r.num_supervised
-            fig.turns += len(ex.targets)
-            fig.lengths.append(r.num_tokens)
-            self.boundary_tokens += r.boundary_tokens
+            fig.tokens += tokens
+            fig.supervised += supervised
+            fig.turns += turns
+            fig.lengths.append(tokens)
+            self.boundary_tokens += boundary
         self.tool_calls.update(tool_names)
 
     @property
@@ -129,6 +151,7 @@ class PrepareStats:
                 "dropped_by_reason": dict(sorted(self.turns_dropped.items())),
                 "kept_fraction": round(supervised / self.targets_after_filters, 4) if self.targets_after_filters else None,
                 "fallback_turns": self.fallback_turns,
+                "truncated": self.truncated_turns,
             },
             "examples": {name: fig.to_dict() for name, fig in self.splits.items()},
             "tokens": {
@@ -146,3 +169,7 @@ class PrepareStats:
         }
         out.update(extra or {})
         return out
+
+
+def _figures(result: EpisodeExamples | EpisodeFigures) -> EpisodeFigures:
+    return result if isinstance(result, EpisodeFigures) else EpisodeFigures.of(result)

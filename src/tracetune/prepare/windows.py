@@ -10,15 +10,19 @@ yet supervised. A window that does not start at the beginning carries a head:
 the system prompt, the tools and the task's first user message (clipped),
 with a marker saying how many messages were left out. Each target turn is
 supervised in exactly one example; one that cannot fit even alone is dropped
-as ``too_long``.
+as ``too_long``, or with ``long_turns="truncate"`` supervised in its first part
+(the window's ids cut at ``max_length``; the turn's end is never trained).
 
 ``per-turn``: one example per target turn, its history re-rendered each time
 (only the last ``per_turn_history`` messages, when set), dropped as
 ``too_long`` when it does not fit. This is the reference recipe's way, kept
 for comparison.
 
-Lengths are planned with per-message token estimates and checked on the real
-rendering; a window that comes out too long gives back its last target.
+Trajectories render each Episode once (``pieces``) where the template allows:
+lengths are then exact and windows are assembled from pieces. Otherwise
+lengths are planned with per-message token estimates and each window is
+rendered the prefix-diff way. Either way a window that comes out too long gives
+back its last target.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import Conversation, clip_text
 from tracetune.prepare.render import RenderedExample, apply_template, render_conversation
 
@@ -43,6 +48,7 @@ class Example:
     messages: tuple[dict[str, Any], ...]  # exactly what was rendered, system prompt included
     targets: tuple[int, ...]  # indices into Conversation.messages
     fallback: bool = False
+    truncated: bool = False  # ids cut at max_length inside its (only) target turn
 
 
 @dataclass
@@ -53,23 +59,34 @@ class EpisodeExamples:
     windowed: bool = False
     squeezed_windows: int = 0
     prefix_tokens: int = 0  # system prompt + tool definitions, as the template renders them
+    truncated_turns: int = 0  # turns longer than a window, supervised in their first part (long_turns="truncate")
 
 
 class Planner:
-    """Token estimates for one Conversation (cheap: each message tokenized once)."""
+    """Token counts for one Conversation: exact from its pieces when it renders once, else estimates.
 
-    def __init__(self, tokenizer, conv: Conversation, head_user_chars: int, marker: bool):
+    With ``rendered`` (``pieces.RenderedEpisode``) a window of whole segments is
+    counted exactly and rendered from the pieces; without it each message is
+    tokenized once as an estimate and windows go through ``render_conversation``.
+    """
+
+    def __init__(self, tokenizer, conv: Conversation, head_user_chars: int, marker: bool, rendered=None):
         self.tok = tokenizer
         self.conv = conv
         self.marker = marker
+        self.rendered = rendered
         msgs = conv.messages
         self.first_user = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
-        texts = [_message_text(m) for m in msgs]
-        lengths = _token_lengths(tokenizer, texts) if texts else []
         self.overhead = _per_message_overhead(tokenizer)
-        self.costs = [n + self.overhead for n in lengths]
+        if rendered is not None:
+            self.costs = rendered.message_costs()
+            self.base = rendered.head_tokens
+        else:
+            texts = [_message_text(m) for m in msgs]
+            lengths = _token_lengths(tokenizer, texts) if texts else []
+            self.costs = [n + self.overhead for n in lengths]
+            self.base = _head_cost(tokenizer, conv)
         self.cum = [0, *accumulate(self.costs)]
-        self.base = _head_cost(tokenizer, conv)
         self.head_user = None
         if self.first_user is not None:
             text = msgs[self.first_user]["content"] or ""
@@ -119,8 +136,34 @@ class Planner:
         return with_system, index
 
 
-def trajectory(tokenizer, conv: Conversation, max_length: int, window_context: float, planner: Planner) -> EpisodeExamples:
-    """Whole-Episode examples, windowed when longer than ``max_length``."""
+def examples_for(tokenizer, conv, config: PrepareConfig, *, render_once: bool = True):
+    """The examples of one Conversation under the configured strategy.
+
+    ``render_once``: trajectories render the Episode once and assemble windows from its
+    pieces (``pieces``) where the template allows; False forces the prefix-diff method.
+    """
+    rendered = None
+    if render_once and config.strategy == "trajectory" and conv.targets:
+        from tracetune.prepare.pieces import RenderedEpisode
+
+        rendered = RenderedEpisode.build(tokenizer, conv.with_system([]), conv.messages, conv.tools, conv.targets)
+    planner = Planner(tokenizer, conv, config.head_user_chars, config.window_marker, rendered)
+    if config.strategy == "per-turn":
+        result = per_turn(tokenizer, conv, config.max_length, config.per_turn_history, planner, config.per_turn_fit)
+    else:
+        result = trajectory(tokenizer, conv, config.max_length, config.window_context, planner, config.long_turns)
+    result.prefix_tokens = planner.base
+    return result
+
+
+def trajectory(
+    tokenizer, conv: Conversation, max_length: int, window_context: float, planner: Planner, long_turns: str = "drop"
+) -> EpisodeExamples:
+    """Whole-Episode examples, windowed when longer than ``max_length``.
+
+    A target that does not fit any window is dropped as ``too_long``, or with
+    ``long_turns="truncate"`` supervised in its first part (``_emit_truncated``).
+    """
     out = EpisodeExamples()
     if not conv.targets:
         return out
@@ -134,7 +177,7 @@ def trajectory(tokenizer, conv: Conversation, max_length: int, window_context: f
     while pending:
         t = pending[0]
         if planner.base + planner.costs[t] > max_length * 1.05:
-            out.dropped["too_long"] += 1
+            window += _too_long(tokenizer, planner, t, max_length, window, out, long_turns)
             pending.pop(0)
             continue
         starts = _starts(planner, t, context_budget)
@@ -155,13 +198,69 @@ def trajectory(tokenizer, conv: Conversation, max_length: int, window_context: f
             if emitted is not None:
                 break
         if emitted is None:
-            out.dropped["too_long"] += 1
+            window += _too_long(tokenizer, planner, t, max_length, window, out, long_turns)
             pending.pop(0)
         else:
             out.squeezed_windows += squeeze is not None
             pending = [p for p in pending if p not in emitted]
             window += 1
     return out
+
+
+#: A cut turn must keep at least this share of max_length supervised, or it is dropped after all.
+MIN_TRUNCATED_SHARE = 0.125
+
+
+def _too_long(tokenizer, planner: Planner, t: int, max_length: int, window: int, out: EpisodeExamples, long_turns: str) -> bool:
+    """Drop target ``t`` as ``too_long``, or supervise its first part; True when a window was emitted."""
+    if long_turns == "truncate" and _emit_truncated(tokenizer, planner, t, max_length, window, out):
+        return True
+    out.dropped["too_long"] += 1
+    return False
+
+
+def _emit_truncated(tokenizer, planner: Planner, t: int, max_length: int, window: int, out: EpisodeExamples) -> bool:
+    """Supervise the first part of target ``t``, longer than a window: ids cut at ``max_length``.
+
+    The window holds the head and the nearest turn boundary before ``t``, its context squeezed
+    as far as it takes; the attempt that supervises the most tokens wins, if that is at least
+    ``MIN_TRUNCATED_SHARE`` of ``max_length``. The turn's end (and end-of-turn token) is not trained.
+    """
+    start = _starts(planner, t, 0)[-1]
+    best = None
+    for squeeze in (None, *SQUEEZE_LEVELS):
+        messages, index = planner.window_messages(start, t, squeeze, t)
+        local = index.index(t)
+        outcome = planner.rendered.outcome(tokenizer, messages, index, [local]) if planner.rendered else None
+        if outcome is None:
+            outcome = render_conversation(tokenizer, messages, planner.conv.tools or None, [local])
+        main = [ex for ex in outcome.examples if local in ex.turns]
+        if not main:
+            return False
+        kept = sum(main[0].mask[:max_length])
+        if best is None or kept > best[0]:
+            best = (kept, main[0], messages, local in outcome.fallback_turns)
+        if main[0].num_tokens <= max_length:
+            break
+    kept, example, messages, fallback = best
+    if kept < max_length * MIN_TRUNCATED_SHARE:
+        return False
+    cut = _cut(tokenizer, example, max_length)
+    shown = messages if not fallback else messages[: local + 1]
+    out.examples.append(Example(cut, window, tuple(shown), (t,), fallback, truncated=cut.num_tokens < example.num_tokens))
+    out.truncated_turns += cut.num_tokens < example.num_tokens
+    return True
+
+
+def _cut(tokenizer, example: RenderedExample, max_length: int) -> RenderedExample:
+    """``example`` cut to its first ``max_length`` tokens (text and spans cut where that token starts)."""
+    if example.num_tokens <= max_length:
+        return example
+    offsets = tokenizer(example.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+    end = offsets[max_length][0] if len(offsets) > max_length else len(example.text)
+    spans = tuple((a, min(b, end)) for a, b in example.spans if a < end)
+    return RenderedExample(example.ids[:max_length], example.mask[:max_length], example.turns, example.text[:end],
+                           spans, example.boundary_tokens)
 
 
 def _starts(planner: Planner, t: int, budget: int) -> list[int]:
@@ -186,7 +285,11 @@ def _emit(
     """Render one window; on success record its examples and failed turns and return True."""
     messages, index = planner.window_messages(start, targets[-1], squeeze, targets[0])
     local = [index.index(t) for t in targets]
-    outcome = render_conversation(tokenizer, messages, planner.conv.tools or None, local)
+    outcome = None
+    if planner.rendered is not None:
+        outcome = planner.rendered.outcome(tokenizer, messages, index, local)
+    if outcome is None:
+        outcome = render_conversation(tokenizer, messages, planner.conv.tools or None, local)
     if any(ex.num_tokens > max_length for ex in outcome.examples if not set(ex.turns) <= set(outcome.fallback_turns)):
         return False
     for ex in outcome.examples:

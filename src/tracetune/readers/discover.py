@@ -97,6 +97,12 @@ class ReadResult:
     def warnings(self) -> list[ReadWarning]:
         return [w for s in self.sessions for w in s.warnings]
 
+    def extend(self, other: "ReadResult") -> None:
+        self.sessions.extend(other.sessions)
+        self.errors.extend(other.errors)
+        self.formats.update(other.formats)
+        self.sources.extend(other.sources)
+
 
 def read_file(path: Path, fmt: str | None = None, options: ReadOptions | None = None) -> tuple[str, list[Session]]:
     name = fmt or detect_format(path)
@@ -165,20 +171,31 @@ def read_paths(
     result.errors.extend(skipped)
     for path in files:
         try:
-            if is_dataset_shard(path):
-                _add_rows(result, read_shard(path, fmt, lambda p, f: read_file(p, f, options)))
-                continue
-            name, sessions = read_file(path, fmt, options)
-        except UnreadableFileError as exc:
-            result.errors.append(FileError(str(path), str(exc)))
-        except RecursionError:  # a reader's own parsing (arguments held as a JSON string) went too deep
-            result.errors.append(FileError(str(path), f"{path}: holds JSON nested too deeply to read; skipped"))
-        else:
-            result.formats[str(path)] = name
-            result.sessions.extend(sessions)
+            result.extend(read_one(path, fmt, options))
         finally:
             if on_file:
                 on_file(path)
+    return result
+
+
+def read_one(path: Path, fmt: str | None = None, options: ReadOptions | None = None) -> ReadResult:
+    """One discovered file (a session file or a dataset shard) on its own; a file that cannot be read is an error.
+
+    ``read_paths`` is this over every file; ``prepare`` calls it one file at a time to hold one file in memory.
+    """
+    result = ReadResult()
+    try:
+        if is_dataset_shard(path):
+            _add_rows(result, read_shard(path, fmt, lambda p, f: read_file(p, f, options)))
+            return result
+        name, sessions = read_file(path, fmt, options)
+    except UnreadableFileError as exc:
+        result.errors.append(FileError(str(path), str(exc)))
+    except RecursionError:  # a reader's own parsing (arguments held as a JSON string) went too deep
+        result.errors.append(FileError(str(path), f"{path}: holds JSON nested too deeply to read; skipped"))
+    else:
+        result.formats[str(path)] = name
+        result.sessions.extend(sessions)
     return result
 
 

@@ -1,0 +1,159 @@
+"""What ``prepare`` keeps of each session between its passes: small metadata, never the messages.
+
+The family split and the tool catalog look at every session before any is
+rendered. Holding the sessions for them made memory grow with the corpus, so
+the metadata pass keeps, per session:
+
+- ``SessionMeta``: id, source, agent, the tools the trace carried, the names
+  of the tools it calls, where its redacted copy was spilled;
+- a *family stub*: the same session with only the messages
+  ``conversation.families`` looks at (the first visible messages of the first
+  Episode that has some, up to the first user message and at least
+  ``PREFIX_MESSAGES``), so ``assign_families`` gives the same families;
+- for the tool catalog (``CatalogBuilder``), each distinct tool call's
+  arguments with every string emptied and grouped by shape: schema inference
+  and the conformance check only look at keys, types and nesting, so the
+  catalog is the one ``ToolCatalog.from_sessions`` builds, in memory that grows
+  with the distinct call shapes, not with the calls. A call repeated in
+  several Episodes of a session counts once, as there, also across sessions
+  that share an id (``repeated_ids``, counted by the learn pass): only for
+  those are the calls' keys kept past their session.
+
+The redacted sessions themselves wait on disk (``write_spill``, ``load_spill``:
+one pickle per trace file, in the output's staging folder) for the render pass.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracetune.conversation.families import PREFIX_MESSAGES
+from tracetune.conversation.types import Episode, Message, Session, ToolCall, ToolSpec
+from tracetune.prepare.tools import ToolCatalog, build_agent_tools, load_builtin, load_tools_file
+
+
+def write_spill(path: Path, sessions: list[Session]) -> Path:
+    """One file's redacted sessions, pickled to a temporary file for the render pass."""
+    with path.open("wb") as fh:
+        pickle.dump(sessions, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_spill(path: Path) -> list[Session]:
+    with path.open("rb") as fh:
+        return pickle.load(fh)
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    """One session as the render pass finds it again: spill file and index, and what stats name it by."""
+
+    id: str
+    source: str
+    agent: str
+    spill: Path
+    index: int
+    episodes: int
+    tools: tuple[ToolSpec, ...]
+    called: frozenset[str]
+
+    @classmethod
+    def of(cls, session: Session, spill: Path, index: int) -> "SessionMeta":
+        called = frozenset(c.name for e in session.episodes for m in e.messages for c in m.tool_calls)
+        return cls(session.id, session.source, session.agent, spill, index, len(session.episodes), session.tools, called)
+
+    def tool_stub(self) -> Session:
+        """A session ``ToolCatalog.for_session`` answers for exactly as for the real one."""
+        calls = tuple(ToolCall(f"c{n}", name, {}) for n, name in enumerate(sorted(self.called)))
+        episode = Episode("tools", (Message("assistant", "", calls),))
+        return Session(self.id, self.source, self.agent, (episode,), tools=self.tools)
+
+
+def family_stub(session: Session) -> Session:
+    """``session`` with only what ``families.assign_families`` reads (id, source, parent, first messages)."""
+    kept: tuple[Message, ...] = ()
+    for episode in session.episodes:
+        visible = [m for m in episode.messages if m.role != "system"]
+        if visible:
+            first_user = next((i for i, m in enumerate(visible) if m.role == "user"), 0)
+            kept = tuple(visible[: max(PREFIX_MESSAGES, first_user + 1)])
+            break
+    episodes = (Episode("first", kept),) if kept else ()
+    return Session(session.id, session.source, session.agent, episodes, parent_ref=session.parent_ref)
+
+
+def skeleton(value: Any) -> Any:
+    """``value`` with every string emptied and every number zeroed (keys, types and nesting kept)."""
+    if isinstance(value, dict):
+        return {k: skeleton(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [skeleton(v) for v in value]
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, float):
+        return 0.0
+    return ""
+
+
+@dataclass
+class CatalogBuilder:
+    """The inputs of ``ToolCatalog.from_sessions``, gathered one session at a time."""
+
+    shapes: dict[str, dict[str, dict[str, list]]] = field(default_factory=dict)  # agent -> tool -> shape -> [args, n]
+    own_tools: int = 0
+    repeated_ids: frozenset[str] = frozenset()  # session ids read more than once
+    _seen_by_id: dict[str, set] = field(default_factory=dict)
+
+    def add(self, session: Session) -> None:
+        if session.tools:
+            self.own_tools += 1
+            return
+        tools = self.shapes.setdefault(session.agent, {})
+        seen: set[tuple[str, str]] = self._seen_by_id.setdefault(session.id, set()) if session.id in self.repeated_ids else set()
+        for episode in session.episodes:
+            for message in episode.messages:
+                for call in message.tool_calls:
+                    key = (call.name, f"{call.id}\x00{json.dumps(call.arguments, sort_keys=True, default=str)}")
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    shape = skeleton(call.arguments)
+                    entry = tools.setdefault(call.name, {}).setdefault(json.dumps(shape), [shape, 0])
+                    entry[1] += 1
+
+    def build(self, tools_file: str | Path | None = None) -> ToolCatalog:
+        overrides = load_tools_file(tools_file) if tools_file else {}
+        agents = {}
+        for agent, tools in sorted(self.shapes.items()):
+            calls = {name: [shape for shape, n in by_shape.values() for _ in range(n)] for name, by_shape in tools.items()}
+            agents[agent] = build_agent_tools(load_builtin(agent), calls, overrides.get(None, []) + overrides.get(agent, []))
+        catalog = ToolCatalog(agents, overrides)
+        catalog.sessions_with_own_tools = self.own_tools
+        return catalog
+
+
+@dataclass
+class Survey:
+    """Everything the metadata pass keeps (see the module docstring)."""
+
+    sessions: list[SessionMeta] = field(default_factory=list)
+    stubs: list[Session] = field(default_factory=list)
+    catalog: CatalogBuilder = field(default_factory=CatalogBuilder)
+    warnings: Counter = field(default_factory=Counter)
+    has_tool_calls: bool = False
+
+    def add(self, session: Session, spill: Path, index: int) -> None:
+        self.sessions.append(SessionMeta.of(session, spill, index))
+        self.stubs.append(family_stub(session))
+        self.catalog.add(session)
+        self.warnings.update(w.kind for w in session.warnings)
+        self.has_tool_calls = self.has_tool_calls or any(m.tool_calls for e in session.episodes for m in e.messages)

@@ -1,0 +1,297 @@
+"""Render an Episode once and tokenize each of its pieces once (the fast path of ``render``).
+
+``render.render_conversation`` finds each target turn's span by rendering the
+conversation up to that turn twice (with the generation prompt, and with the
+turn), then tokenizes the window's whole text, again for every window that
+repeats the same messages. Profiled on pi's before-compaction session (SmolLM2
+tokenizer, tool-aware template, 4096 tokens; render 5.5 s of an 8.5 s
+prepare): tokenizing windows about half, the prefix renders and transformers'
+per-call overhead about a third, per-message token estimates the rest.
+
+Here the Conversation is rendered whole once and cut at its *cut points*:
+every user or assistant message starts a segment, and a segment ends right
+after every target turn. Each segment's text is what it adds when rendered
+after its ``CONTEXT`` previous messages (system prompt kept, tools left out); a
+target's generation prompt is found the same way. The pieces are used only
+when the segments, end to end, are exactly the tail of the whole rendering
+(what precedes them is the *head*: system prompt and tools as the template
+renders them); otherwise the caller uses the prefix-diff method. A target's
+supervised span is what its segment adds after the generation prompt,
+trailing whitespace left out: the prefix diff's rule.
+
+Each piece is tokenized once (ids only, offsets for target pieces). A window's
+ids are its pieces' ids end to end, which is what tokenizing the window's text
+gives when every piece starts with an added token the tokenizer splits on
+first (``<|im_start|>``); the head and the first segments are also tokenized
+together once per Episode to check it. Otherwise (``split_safe`` false) each
+window's text is tokenized whole, still without any prefix render. A window
+whose messages differ from the Episode's (the synthetic first message of a
+window that starts later, context squeezed to fit) gets fresh pieces for those
+segments, and its whole render must equal the assembled text.
+
+Trust rests on those comparisons and on ``tests/test_pieces.py``, which checks
+ids and masks against the prefix-diff method on every shared trace and on
+generated conversations under several templates (one groups tool results, one
+drops old reasoning, one enforces role alternation).
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from tracetune.prepare.render import RenderedExample, RenderOutcome, apply_template, tokenize_spans
+
+#: Messages rendered before a segment to find its text (the template's view of what precedes it).
+CONTEXT = 2
+
+Messages = Sequence[dict[str, Any]]
+
+
+@dataclass
+class Piece:
+    """One rendered piece: its text, token ids and, for a target, the supervised span and mask."""
+
+    text: str
+    ids: array = field(default_factory=lambda: array("i"))
+    span: tuple[int, int] | None = None  # supervised characters of a target's piece
+    mask: bytes = b""  # 1 for tokens starting inside ``span`` (targets only)
+    boundary: int = 0  # tokens crossing the span's edges
+
+
+class RenderedEpisode:
+    """A Conversation rendered once: the head (system prompt, tools) and its segments, tokenized."""
+
+    def __init__(self, head: Piece, segments: list[Piece], starts: list[int], messages: Messages, failed: dict[int, str],
+                 split_safe: bool, system: list[dict[str, Any]], tools: list[dict] | None):
+        self.head = head
+        self.segments = segments
+        self.starts = starts  # message index where each segment starts
+        self.messages = messages
+        self.count = len(messages)  # messages in the Conversation (system prompt excluded)
+        self.failed = failed  # target -> why it cannot be supervised (renders_empty, not_prefix_stable)
+        self.split_safe = split_safe
+        self.system = system
+        self.tools = tools
+        self.segment_at = {s: k for k, s in enumerate(starts)}
+        self._added = None  # the tokenizer's added tokens, looked up once
+
+    @classmethod
+    def build(cls, tokenizer, system: list[dict[str, Any]], messages: Messages, tools, targets: Sequence[int]):
+        """The pieces of ``system + messages`` (``targets`` index ``messages``), or None when the template does not allow them."""
+        tools = list(tools) if tools else None
+        messages = list(messages)
+        if not messages:
+            return None
+        target_set = set(targets)
+        cuts = sorted({0} | {i for i, m in enumerate(messages) if m["role"] in ("user", "assistant")}
+                      | {t + 1 for t in targets if t + 1 < len(messages)})
+        texts, prompts = [], {}
+        try:
+            whole = apply_template(tokenizer, system + messages, tools)
+            for a, b in zip(cuts, cuts[1:] + [len(messages)]):
+                context = system + messages[max(0, a - CONTEXT) : a]
+                before = _render(tokenizer, context)
+                after = apply_template(tokenizer, context + messages[a:b], None)
+                if not after.startswith(before):
+                    return None
+                texts.append(after[len(before) :])
+                if a in target_set:
+                    if not context:
+                        return None
+                    prompt = apply_template(tokenizer, context, None, generation=True)
+                    if not prompt.startswith(before):
+                        return None
+                    prompts[a] = prompt[len(before) :]
+        except Exception:  # a template that refuses a piece on its own: the prefix-diff method decides
+            return None
+        joined = "".join(texts)
+        if not whole.endswith(joined):
+            return None
+        head = whole[: len(whole) - len(joined)]  # the system prompt and tools as the template renders them
+        pieces = [Piece(head)] + [Piece(t) for t in texts]
+        failed: dict[int, str] = {}
+        for piece, a in zip(pieces[1:], cuts):
+            if a in target_set:
+                prompt, end = prompts[a], len(piece.text.rstrip())
+                if not piece.text.startswith(prompt):
+                    failed[a] = "not_prefix_stable"
+                elif end <= len(prompt):
+                    failed[a] = "renders_empty"
+                else:
+                    piece.span = (len(prompt), end)
+        tokenize_pieces(tokenizer, pieces)
+        added = tokenizer.added_tokens_decoder
+        split_safe = all(starts_with_added_token(added, p) for p in pieces[1:]) and _joins_alike(tokenizer, pieces)
+        return cls(pieces[0], pieces[1:], cuts, messages, failed, split_safe, system, tools)
+
+    @property
+    def head_tokens(self) -> int:
+        return len(self.head.ids)
+
+    def message_costs(self) -> list[int]:
+        """Tokens per message: each segment's tokens on its first message (exact between cut points)."""
+        costs = [0] * self.count
+        for start, piece in zip(self.starts, self.segments):
+            costs[start] = len(piece.ids)
+        return costs
+
+    def outcome(self, tokenizer, window: list[dict[str, Any]], index: list[int], targets: list[int]) -> RenderOutcome | None:
+        """``window`` (system included) rendered from the pieces, as ``render_conversation`` would.
+
+        ``index`` gives each window message's index in the Conversation (-1: synthetic),
+        ``targets`` index ``window``. A window whose messages differ from the Episode's (the
+        synthetic head, context squeezed to fit) gets fresh pieces for those segments, and its
+        whole render must then equal the assembled text. None when the window is not whole
+        segments, or a check fails: the caller renders it the prefix-diff way.
+        """
+        n_sys = len(self.system)
+        body = index[n_sys:]
+        lead = next((i for i, k in enumerate(body) if k >= 0), len(body))
+        real = body[lead:]
+        if not real or real != list(range(real[0], real[0] + len(real))):
+            return None
+        first, after = real[0], real[-1] + 1
+        if first not in self.segment_at or (after < self.count and after not in self.segment_at):
+            return None
+        chosen = {index[t] for t in targets}
+        segments = list(range(self.segment_at[first], self.segment_at.get(after, len(self.segments))))
+        own_head = 1 + (lead > 0)  # the head, and one piece for the synthetic messages if any
+        pieces: list[Piece | None] = [self.head] + [None] * (own_head - 1 + len(segments))
+        fresh: list[tuple[int, list, list]] = []  # (piece slot, context, messages) rendered for this window
+        if lead:
+            fresh.append((1, self.system, window[n_sys : n_sys + lead]))
+        pos = n_sys + lead
+        for slot, seg in enumerate(segments, start=own_head):
+            a = self.starts[seg]
+            b = self.starts[seg + 1] if seg + 1 < len(self.starts) else self.count
+            own = window[pos : pos + b - a]
+            if own == list(self.messages[a:b]):
+                pieces[slot] = self.segments[seg]
+            elif a in chosen:
+                return None
+            else:
+                fresh.append((slot, self.system + window[max(n_sys, pos - CONTEXT) : pos], own))
+            pos += b - a
+        if fresh and not self._fresh(tokenizer, fresh, pieces):
+            return None
+        text = "".join(p.text for p in pieces)
+        if fresh or first != 0:  # pieces made or placed here for the first time: the window's own render decides
+            try:
+                if apply_template(tokenizer, window, self.tools) != text:
+                    return None
+            except Exception:
+                return None
+        return self._assemble(tokenizer, pieces, [None] * own_head + segments, text, chosen, index)
+
+    def _fresh(self, tokenizer, fresh: list[tuple[int, list, list]], pieces: list) -> bool:
+        """Render and tokenize the pieces a window does not share with the Episode; False when one cannot be."""
+        made = []
+        for slot, context, messages in fresh:
+            try:
+                before = _render(tokenizer, context)
+                after = apply_template(tokenizer, context + messages, None)
+            except Exception:
+                return False
+            if not after.startswith(before):
+                return False
+            pieces[slot] = Piece(after[len(before) :])
+            made.append(pieces[slot])
+        tokenize_pieces(tokenizer, made)
+        if self._added is None:
+            self._added = tokenizer.added_tokens_decoder
+        return not self.split_safe or all(starts_with_added_token(self._added, p) for p in made)
+
+    def _assemble(self, tokenizer, pieces: list[Piece], segments: list[int | None], text: str, chosen: set[int],
+                  index: list[int]) -> RenderOutcome:
+        outcome = RenderOutcome()
+        position = {k: i for i, k in enumerate(index) if k >= 0}
+        spans, turns, boundary = [], [], 0
+        ids, mask = array("i"), bytearray()
+        offset = 0
+        for piece, seg in zip(pieces, segments):
+            start = self.starts[seg] if seg is not None else None
+            supervised = False
+            if start in chosen:
+                if start in self.failed:
+                    outcome.failed[position[start]] = self.failed[start]
+                else:
+                    supervised = True
+                    spans.append((offset + piece.span[0], offset + piece.span[1]))
+                    turns.append(position[start])
+                    boundary += piece.boundary
+            if self.split_safe:
+                ids.extend(piece.ids)
+                mask.extend(piece.mask if supervised else bytes(len(piece.ids)))
+            offset += len(piece.text)
+        if not turns:
+            return outcome
+        if self.split_safe:
+            example = RenderedExample(tuple(ids), tuple(mask), tuple(turns), text, tuple(spans), boundary)
+        else:
+            example = tokenize_spans(tokenizer, text, spans, tuple(turns))
+        outcome.examples.append(example)
+        return outcome
+
+
+def _render(tokenizer, messages: list[dict[str, Any]]) -> str:
+    """The render of ``messages`` without tools; an empty list renders as nothing."""
+    return apply_template(tokenizer, messages, None) if messages else ""
+
+
+def tokenize_pieces(tokenizer, pieces: list[Piece]) -> None:
+    """Token ids of every piece, and the mask of each target piece.
+
+    A token is supervised when it starts inside the span, as in ``render.tokenize_spans``.
+    Offsets are computed only for target pieces (most of the text needs ids alone).
+    """
+    spans = [p for p in pieces if p.span is not None]
+    plain = [p for p in pieces if p.span is None]
+    if plain:
+        for piece, ids in zip(plain, _ids(tokenizer, [p.text for p in plain])):
+            piece.ids = array("i", ids)
+    if not spans:
+        return
+    enc = tokenizer([p.text for p in spans], add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    for piece, ids, offsets in zip(spans, enc["input_ids"], enc["offset_mapping"]):
+        piece.ids = array("i", ids)
+        s, e = piece.span
+        mask = bytearray(len(ids))
+        for j, (a, b) in enumerate(offsets):
+            if s <= a < e:
+                mask[j] = 1
+                piece.boundary += b > e
+            elif a < s < b:
+                piece.boundary += 1
+        piece.mask = bytes(mask)
+
+
+def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of ``texts`` as ``tokenizer(texts, add_special_tokens=False)`` gives them.
+
+    The Rust tokenizer is called directly (without offsets: several times faster) when it
+    carries no truncation or padding and special tokens are not split, i.e. when that call
+    would do nothing more.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    fast = getattr(backend, "encode_batch_fast", None)
+    if (fast is not None and backend.truncation is None and backend.padding is None
+            and not getattr(backend, "encode_special_tokens", False) and not getattr(tokenizer, "split_special_tokens", False)):
+        return [e.ids for e in fast(texts, add_special_tokens=False)]
+    return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+
+
+def starts_with_added_token(added: dict, piece: Piece) -> bool:
+    """Whether ``piece`` begins with an added token (``added``: the tokenizer's ``added_tokens_decoder``)."""
+    if not piece.ids:
+        return False
+    token = added.get(piece.ids[0])
+    return token is not None and not token.lstrip and piece.text.startswith(token.content)
+
+
+def _joins_alike(tokenizer, pieces: list[Piece]) -> bool:
+    """The head and the first segments tokenized together give their pieces' ids end to end."""
+    sample = pieces[:4]
+    joined = tokenizer("".join(p.text for p in sample), add_special_tokens=False, verbose=False)["input_ids"]
+    return list(joined) == [i for p in sample for i in p.ids]

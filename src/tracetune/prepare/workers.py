@@ -1,0 +1,228 @@
+"""``prepare``'s worker processes: the same work in this process or in N, the results in order.
+
+Two kinds of task go to the workers: detecting secrets in a chunk of texts
+(the learn pass) and converting, rendering and serialising one Episode (the
+render pass). Each is a pure function of its input and of what every worker
+got at start (the tokenizer with its template, the config), and ``Workers.run``
+hands the results back in submission order with at most ``ahead`` tasks in
+flight. Everything that depends on order (placeholder numbers, stats, rows) is
+done by the caller as the results arrive, so the output is byte for byte the
+same for any number of workers. One worker runs the tasks in this process.
+
+Processes are started with ``spawn`` (no fork of a process that may hold
+threads: the CLI's progress bar, tokenizers' thread pool), each with
+``TOKENIZERS_PARALLELISM=false`` so N workers use N cores, not N times all of
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from tracetune.prepare.config import PrepareConfig
+from tracetune.prepare.conversations import ConversationCounts
+
+#: Characters of text per detection task (a big file is spread over the workers).
+DETECT_CHUNK = 400_000
+#: Below this many bytes of traces, worker processes cost more to start (seconds each) than they save.
+MIN_PARALLEL_BYTES = 1_000_000
+
+
+@dataclass
+class WorkerState:
+    tokenizer: Any
+    config: PrepareConfig
+    redactor: Any = None
+    spilled: dict[Path, list] = field(default_factory=dict)  # the last spill files loaded
+
+    def sessions(self, path: Path) -> list:
+        if path not in self.spilled:
+            from tracetune.prepare.corpus import load_spill
+
+            if len(self.spilled) >= 2:
+                self.spilled.pop(next(iter(self.spilled)))
+            self.spilled[path] = load_spill(path)
+        return self.spilled[path]
+
+
+_STATE: WorkerState | None = None
+
+
+def _init(tokenizer, config: PrepareConfig) -> None:
+    global _STATE
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _STATE = WorkerState(tokenizer, config)
+
+
+def _call(fn: Callable[[WorkerState, Any], Any], item: Any) -> Any:
+    return fn(_STATE, item)
+
+
+class Workers:
+    """``count`` worker processes, or this process when ``count`` is 1."""
+
+    def __init__(self, count: int, tokenizer, config: PrepareConfig):
+        self.count = max(1, count)
+        self.state = WorkerState(tokenizer, config)
+        self.executor = None
+        if self.count > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init, initargs=(tokenizer, config))
+
+    def run(self, fn: Callable[[WorkerState, Any], Any], tagged: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+        """(tag, fn(state, item)) for each (tag, item), in order; items are drawn only as room frees up."""
+        if self.executor is None:
+            for tag, item in tagged:
+                yield tag, fn(self.state, item)
+            return
+        ahead = 2 * self.count
+        pending: deque = deque()
+        for tag, item in tagged:
+            pending.append((tag, self.executor.submit(_call, fn, item)))
+            if len(pending) >= ahead:
+                tag_done, future = pending.popleft()
+                yield tag_done, future.result()
+        while pending:
+            tag_done, future = pending.popleft()
+            yield tag_done, future.result()
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def worth_starting(count: int, paths: Iterable[Path]) -> int:
+    """``count``, or 1 when the traces are too small to repay starting processes."""
+    if count <= 1:
+        return 1
+    size = 0
+    for path in paths:
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue
+        if size >= MIN_PARALLEL_BYTES:
+            return count
+    return 1
+
+
+#: Resident memory of one worker: Python, transformers (which imports torch when installed), the tokenizer.
+WORKER_MB = 500
+
+
+def default_workers() -> int:
+    """The machine's cores (those this process may run on), fewer if their memory would not fit.
+
+    Each worker holds its own tokenizer and transformers (``WORKER_MB``); on Linux the count is
+    kept to what half of ``MemAvailable`` holds.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            available = next(int(line.split()[1]) // 1024 for line in fh if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return cores
+    return max(1, min(cores, available // 2 // WORKER_MB))
+
+
+def chunks(texts: list[str], size: int = DETECT_CHUNK) -> list[list[str]]:
+    """``texts`` cut into runs of about ``size`` characters (at least one run, maybe empty)."""
+    out: list[list[str]] = [[]]
+    total = 0
+    for text in texts:
+        if total >= size:
+            out.append([])
+            total = 0
+        out[-1].append(text)
+        total += len(text)
+    return out
+
+
+def detect(state: WorkerState, texts: list[str]) -> list:
+    """Secret spans of each text (``StreamRedactor.detect``) with the run's redaction options."""
+    if state.redactor is None:
+        from tracetune.prepare.redact_stream import StreamRedactor
+
+        state.redactor = StreamRedactor(state.config.redaction)
+    return state.redactor.detect(texts)
+
+
+@dataclass(frozen=True)
+class EpisodeTask:
+    spill: Path
+    session: int
+    episode: int
+    tools: tuple
+    system: str | None
+    family: str
+    split: str
+
+
+@dataclass
+class EpisodeOutput:
+    """One Episode's rows, record and figures, ready to append (see ``stream.render_pass``)."""
+
+    counts: ConversationCounts
+    targets: int = 0
+    figures: Any = None  # stats.EpisodeFigures, None without targets
+    tool_names: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # (ids bytes, mask, window, tokens, supervised, messages JSON)
+    episode_id: str = ""
+    tools_json: str = "[]"
+    record: str = ""
+
+
+def render_episode(state: WorkerState, task: EpisodeTask) -> EpisodeOutput:
+    """Convert, render, window and serialise one Episode of a spilled session."""
+    from tracetune.conversation.wire import episode_to_wire
+    from tracetune.prepare.conversations import convert_episode, to_conversation
+    from tracetune.prepare.stats import EpisodeFigures
+    from tracetune.prepare.windows import examples_for
+
+    config = state.config
+    session = state.sessions(task.spill)[task.session]
+    episode = session.episodes[task.episode]
+    out = EpisodeOutput(ConversationCounts())
+    converted = convert_episode(episode, config, out.counts)
+    if not converted.target_indices:
+        return out
+    out.targets = len(converted.target_indices)
+    conv = to_conversation(session, converted, task.tools, task.system or session.system_prompt)
+    result = examples_for(state.tokenizer, conv, config)
+    out.figures = EpisodeFigures.of(result)
+    out.tool_names = [c["function"]["name"] for ex in result.examples for t in ex.targets
+                      for c in conv.messages[t].get("tool_calls") or []]
+    out.episode_id = episode.id
+    out.tools_json = json.dumps(list(conv.tools), ensure_ascii=False)
+    for ex in result.examples:
+        r = ex.rendered
+        out.rows.append((bytes(memoryview(_int32(r.ids))), bytes(r.mask), ex.window, r.num_tokens, r.num_supervised,
+                         json.dumps(list(ex.messages), ensure_ascii=False)))
+    record = episode_to_wire(converted, task.tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
+    record["tracetune"].update({"session_id": session.id, "family_id": task.family, "agent": session.agent})
+    out.record = json.dumps(record, ensure_ascii=False)
+    return out
+
+
+def _int32(ids) -> Any:
+    from array import array
+
+    return array("i", ids)

@@ -1,0 +1,171 @@
+"""Rendering an Episode once (``prepare.pieces``) gives the prefix-diff method's ids and masks.
+
+Every window the trajectory planner emits from pieces is rendered again with
+``render_conversation`` (two renders per target, the whole window tokenized):
+same ids, same mask, same supervised turns. On every shared real trace (skipped
+when ``../shared/traces`` is absent) and on generated conversations under
+templates that group tool results, drop old reasoning or enforce alternation
+(those fall back to the prefix-diff method, which must be detected, not
+assumed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracetune.engines.tokenizer import load_tokenizer
+from tracetune.prepare.config import PrepareConfig
+from tracetune.prepare.conversations import ConversationCounts, convert_episode, to_conversation
+from tracetune.prepare.pieces import RenderedEpisode
+from tracetune.prepare.render import render_conversation
+from tracetune.prepare.stage import examples_for
+from tracetune.prepare.tools import ToolCatalog
+from tracetune.readers import read_paths
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
+TRACES = sorted(p for p in SHARED.rglob("*.jsonl")) if SHARED.is_dir() else []
+TEMPLATES = Path(__file__).parent / "assets" / "templates"
+TOOLS = [{"type": "function", "function": {"name": n, "description": f"{n} tool", "parameters": {"type": "object", "properties": {}}}}
+         for n in ("read", "bash")]
+
+
+def _same_as_prefix_diff(tokenizer, conv, result) -> int:
+    """Every example re-rendered the prefix-diff way; returns how many were checked."""
+    for ex in result.examples:
+        exact = render_conversation(tokenizer, list(ex.messages), conv.tools or None, list(ex.rendered.turns))
+        assert not exact.failed and not exact.fallback_turns
+        (again,) = exact.examples
+        assert again.ids == ex.rendered.ids
+        assert again.mask == ex.rendered.mask
+        assert again.turns == ex.rendered.turns and again.spans == ex.rendered.spans
+        assert again.boundary_tokens == ex.rendered.boundary_tokens
+    return len(result.examples)
+
+
+def _conversations(path: Path, config: PrepareConfig):
+    read = read_paths([path])
+    catalog = ToolCatalog.from_sessions(read.sessions)
+    for session in read.sessions:
+        for episode in session.episodes:
+            converted = convert_episode(episode, config, ConversationCounts())
+            if converted.target_indices:
+                yield to_conversation(session, converted, catalog.for_session(session), session.system_prompt)
+
+
+@pytest.mark.skipif(not TRACES, reason="shared traces absent")
+@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.name)
+@pytest.mark.parametrize("max_length", [1024, 4096])
+def test_windows_from_pieces_equal_the_prefix_diff_masks(tiny_tokenizer, path, max_length):
+    config = PrepareConfig(max_length=max_length)
+    checked = built = 0
+    for conv in _conversations(path, config):
+        rendered = RenderedEpisode.build(tiny_tokenizer, conv.with_system([]), conv.messages, conv.tools, conv.targets)
+        built += rendered is not None and rendered.split_safe
+        checked += _same_as_prefix_diff(tiny_tokenizer, conv, examples_for(tiny_tokenizer, conv, config))
+    assert built  # the fast path was taken, not silently skipped
+    if max_length == 4096 and path.parent.name.startswith("pi"):
+        assert checked  # (the Claude Code and Codex prefixes alone fill most of 4096 tiny-student tokens)
+
+
+@pytest.mark.skipif(not TRACES, reason="shared traces absent")
+def test_whole_episode_from_pieces_equals_one_prefix_diff_render(tiny_tokenizer):
+    path = next(p for p in TRACES if p.name == "before-compaction.jsonl") if any(p.name == "before-compaction.jsonl" for p in TRACES) else TRACES[0]
+    conv = next(_conversations(path, PrepareConfig()))
+    messages = conv.with_system(conv.messages)
+    offset = len(messages) - len(conv.messages)
+    rendered = RenderedEpisode.build(tiny_tokenizer, conv.with_system([]), conv.messages, conv.tools, conv.targets)
+    targets = [offset + t for t in conv.targets]
+    fast = rendered.outcome(tiny_tokenizer, messages, [-1] * offset + list(range(len(conv.messages))), targets)
+    exact = render_conversation(tiny_tokenizer, messages, conv.tools, targets)
+    assert [(e.ids, e.mask, e.turns) for e in fast.examples] == [(e.ids, e.mask, e.turns) for e in exact.examples]
+    assert fast.failed == exact.failed
+
+
+def _tokenizers(tiny_student):
+    out = {"tiny": load_tokenizer(tiny_student)}
+    for name in ("qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation"):
+        tok = load_tokenizer(tiny_student, chat_template=(TEMPLATES / f"{name}.jinja").read_text())
+        if name == "gemma_style":
+            tok.add_special_tokens({"bos_token": "<bos>", "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
+        out[name] = tok
+    return out
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tiny_student):
+    return _tokenizers(tiny_student)
+
+
+WORDS = st.text(alphabet="abcdefghij klmnop\n.,:=()", min_size=1, max_size=30).map(str.strip).filter(bool)
+
+
+@st.composite
+def episodes(draw):
+    """(system, messages, targets): a user task, assistant turns with calls and results, a user follow-up."""
+    system = [{"role": "system", "content": draw(WORDS)}] if draw(st.booleans()) else []
+    messages = [{"role": "user", "content": draw(WORDS)}]
+    targets, n = [], 0
+    for _ in range(draw(st.integers(1, 5))):
+        content = draw(st.one_of(st.just(""), WORDS))
+        calls = []
+        for _ in range(draw(st.integers(0 if content else 1, 2))):
+            n += 1
+            calls.append({"id": f"c{n}", "type": "function",
+                          "function": {"name": draw(st.sampled_from(["read", "bash"])), "arguments": {"x": draw(WORDS)}}})
+        message = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = calls
+        if draw(st.booleans()):
+            message["reasoning_content"] = draw(WORDS)
+        if draw(st.booleans()):
+            targets.append(len(messages))
+        messages.append(message)
+        for call in calls:
+            messages.append({"role": "tool", "tool_call_id": call["id"], "name": call["function"]["name"], "content": draw(WORDS)})
+        if not calls and draw(st.booleans()):
+            messages.append({"role": "user", "content": draw(WORDS)})
+    return system, messages, targets
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=episodes(), name=st.sampled_from(["tiny", "qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation"]),
+       tools=st.booleans())
+def test_generated_episodes_render_once_like_the_prefix_diff(tokenizers, case, name, tools):
+    system, messages, targets = case
+    tok = tokenizers[name]
+    rendered = RenderedEpisode.build(tok, system, messages, TOOLS if tools else None, targets)
+    if rendered is None:  # the template does not allow pieces: the caller renders the prefix-diff way
+        return
+    window = system + messages
+    index = [-1] * len(system) + list(range(len(messages)))
+    local = [len(system) + t for t in targets]
+    fast = rendered.outcome(tok, window, index, local)
+    exact = render_conversation(tok, window, TOOLS if tools else None, local)
+    if exact.fallback_turns:  # a turn that renders differently later cannot come from pieces
+        assert fast is None or not fast.examples
+        return
+    assert fast is not None
+    assert [(e.ids, e.mask, e.turns, e.text) for e in fast.examples] == [(e.ids, e.mask, e.turns, e.text) for e in exact.examples]
+    assert fast.failed == exact.failed
+    # a window that ends at an earlier target: a prefix of the pieces
+    for cut, t in enumerate(targets):
+        end = t + 1
+        sub = system + messages[:end]
+        fast = rendered.outcome(tok, sub, index[: len(system) + end], [len(system) + u for u in targets[: cut + 1]])
+        exact = render_conversation(tok, sub, TOOLS if tools else None, [len(system) + u for u in targets[: cut + 1]])
+        if fast is None or exact.fallback_turns:
+            continue
+        assert [(e.ids, e.mask) for e in fast.examples] == [(e.ids, e.mask) for e in exact.examples]
+
+
+def test_template_that_drops_old_reasoning_is_not_rendered_from_pieces(tokenizers):
+    messages = [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": "one", "reasoning_content": "first thought"},
+                {"role": "user", "content": "more"},
+                {"role": "assistant", "content": "two", "reasoning_content": "second thought"}]
+    assert RenderedEpisode.build(tokenizers["reasoning_dropping"], [], messages, None, [1, 3]) is None
+    assert RenderedEpisode.build(tokenizers["tiny"], [], messages, None, [1, 3]) is not None
