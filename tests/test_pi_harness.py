@@ -191,3 +191,13 @@ def test_pi_runs_a_task_with_the_served_trained_student(pi_cli, tool_student, ta
     assert messages[1].tool_calls[0].name == "bash" and messages[1].tool_calls[0].arguments == {"command": "ls"}
     assert "notes.txt" in messages[2].content and not messages[2].is_error
     assert messages[3].content.strip() == "Done." and messages[3].model == "tracetune/tool-student"
+
+
+def test_pi_sandbox_runs_the_bwrap_it_found_by_its_full_path(tmp_path, monkeypatch):
+    """pi's PATH may lack the folder bwrap was found in: the prefix names the detected executable itself."""
+    monkeypatch.setattr(pi_isolation.shutil, "which", lambda name: "/opt/tools/bin/bwrap" if name == "bwrap" else None)
+    argv = pi_isolation.bwrap_argv(workspace=tmp_path, scratch=tmp_path, read_only=[], env={})
+    assert argv[0] == "/opt/tools/bin/bwrap"
+    monkeypatch.setattr(pi_isolation.shutil, "which", lambda name: None)
+    with pytest.raises(TracetuneError, match="bubblewrap"):
+        pi_isolation.bwrap_argv(workspace=tmp_path, scratch=tmp_path, read_only=[], env={})

@@ -33,9 +33,10 @@ def stop_group(proc: subprocess.Popen, grace_s: float, kill_wait_s: float | None
         proc.wait(timeout=kill_wait_s)
 
 
-def bwrap_system_args() -> list[str]:
-    """``bwrap`` with the system folders bound read-only, their links, and fresh /dev, /proc and /tmp."""
-    args = ["bwrap"]
+def bwrap_system_args(bwrap: str = "bwrap") -> list[str]:
+    """``bwrap`` (the executable found at detection) with the system folders bound read-only, their links,
+    and fresh /dev, /proc and /tmp."""
+    args = [bwrap]
     for d in SYSTEM_DIRS:
         if os.path.isdir(d):
             args += ["--ro-bind", d, d]

@@ -211,7 +211,7 @@ def child_env(workspace: Path) -> dict[str, str]:
 
 def _bwrap_args(bwrap: str, workspace: Path) -> list[str]:
     ws = str(workspace)
-    args = [bwrap, *bwrap_system_args()[1:], "--bind", ws, ws, "--chdir", ws]
+    args = [*bwrap_system_args(bwrap), "--bind", ws, ws, "--chdir", ws]
     args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     return args
 

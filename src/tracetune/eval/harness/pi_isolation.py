@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 
 from tracetune.engines.procs import SYSTEM_DIRS, bwrap_system_args
+from tracetune.errors import TracetuneError
 
 
 #: Node entry point run inside the sandbox: a TCP -> Unix socket relay, then pi's own CLI in the same process.
@@ -58,8 +59,14 @@ def bwrap_path() -> str | None:
 
 
 def bwrap_argv(*, workspace: Path, scratch: Path, read_only: list[Path], env: dict[str, str]) -> list[str]:
-    """The ``bwrap ...`` prefix: system dirs and ``read_only`` read-only, workspace and scratch writable."""
-    args = bwrap_system_args()
+    """The ``bwrap ...`` prefix: system dirs and ``read_only`` read-only, workspace and scratch writable.
+
+    The executable is the one ``bwrap_path`` found, run by its full path (pi's own PATH may not hold it).
+    """
+    found = bwrap_path()
+    if found is None:
+        raise TracetuneError("bubblewrap (bwrap) is not installed", hint="apt-get install bubblewrap")
+    args = bwrap_system_args(found)
     for path in read_only:
         if not any(str(path).startswith(d + "/") for d in SYSTEM_DIRS):
             args += ["--ro-bind", str(path), str(path)]
