@@ -105,6 +105,26 @@ def test_rows_spilled_to_disk_read_back_like_rows_held(tmp_path):
     spilled.close()
 
 
+def test_saved_dataset_loads_back_in_shards_and_empty(tmp_path, monkeypatch):
+    from array import array
+
+    from datasets import load_from_disk
+
+    from tracetune.prepare import dataset
+
+    monkeypatch.setattr(dataset, "SHARD_BYTES", 200)  # a shard every row or two
+    train = Rows(tmp_path / "train.bin")
+    for i in range(5):
+        train.add_row(array("i", [i] * 30), bytes([1, 0] * 15), f"e{i}", "s", "f", i, 30, 15, "[]", "[]")
+    dataset.save_dataset(tmp_path / "dataset", {"train": train, "eval": Rows()})
+    train.close()
+    loaded = load_from_disk(str(tmp_path / "dataset"))
+    assert len(list((tmp_path / "dataset" / "train").glob("data-*.arrow"))) > 2
+    assert [row["episode_id"] for row in loaded["train"]] == [f"e{i}" for i in range(5)]
+    assert loaded["train"][3]["input_ids"] == [3] * 30 and loaded["train"][3]["assistant_masks"] == [1, 0] * 15
+    assert len(loaded["eval"]) == 0 and loaded["eval"].features == loaded["train"].features
+
+
 def _outputs(folder: Path) -> dict[str, bytes]:
     out = {}
     for path in sorted(folder.rglob("*")):

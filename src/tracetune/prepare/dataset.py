@@ -150,30 +150,70 @@ def features():
 
 
 def save_dataset(folder: Path, splits: dict[str, Rows]) -> None:
-    """Stream the rows into Arrow (a few dozen rows at a time) and save.
+    """Write the rows as ``DatasetDict.save_to_disk`` lays a dataset out, in one streaming pass.
 
-    The fingerprint is fixed (the cache is a fresh folder): the same rows give the same files.
+    Each split's rows go through ``datasets``' own ``ArrowWriter`` (``WRITER_BATCH`` rows at a
+    time) straight into the files ``load_from_disk`` reads, split into shards of about
+    ``SHARD_BYTES``, with the ``state.json`` and ``dataset_info.json`` that ``save_to_disk``
+    writes. Nothing is read back: building a cached dataset and saving it would map the whole
+    of it into this process again, so its resident memory would grow with the corpus. The same
+    rows always give the same files (the fingerprint is fixed).
     """
-    import tempfile
+    from datasets import DatasetInfo
+    from datasets.utils.py_utils import asdict  # save_to_disk's own (features as they serialise)
 
-    from datasets import Dataset, DatasetDict
-    from datasets.utils.logging import disable_progress_bar
-
-    disable_progress_bar()
     feats = features()
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".arrow-") as cache:
-        parts = {}
-        for name, rows in splits.items():
-            if len(rows):
-                parts[name] = Dataset.from_generator(
-                    rows.records, features=feats, cache_dir=cache, fingerprint=f"tracetune-{name}",
-                    writer_batch_size=WRITER_BATCH,
-                )
-            else:
-                parts[name] = Dataset.from_dict({c: [] for c in COLUMNS}, features=feats)
-        # an empty split saved with the default sharding writes no data file and cannot be loaded back
-        shards = {name: 1 for name, part in parts.items() if len(part) == 0}
-        DatasetDict(parts).save_to_disk(str(folder), num_shards=shards or None)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in splits.items():
+        part = folder / name
+        part.mkdir()
+        count = _write_shards(part, rows, feats)
+        state = {
+            "_data_files": [{"filename": _shard_name(k, count)} for k in range(count)],
+            "_fingerprint": f"tracetune-{name}",
+            "_format_columns": None,
+            "_format_kwargs": {},
+            "_format_type": None,
+            "_output_all_columns": False,
+            "_split": name,
+        }
+        (part / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+        info = asdict(DatasetInfo(features=feats))
+        (part / "dataset_info.json").write_text(json.dumps({k: info[k] for k in sorted(info)}, indent=2), encoding="utf-8")
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}), encoding="utf-8")
+
+
+#: Bytes (about) of one Arrow file of a split, as ``save_to_disk``'s default ``max_shard_size``.
+SHARD_BYTES = 500 * 2**20
+
+
+def _shard_name(index: int, count: int) -> str:
+    return f"data-{index:05d}-of-{count:05d}.arrow"
+
+
+def _write_shards(part: Path, rows: Rows, feats) -> int:
+    """The split's rows in Arrow files of about ``SHARD_BYTES`` (one, schema only, when empty); their count."""
+    from datasets.arrow_writer import ArrowWriter
+
+    paths: list[Path] = []
+    writer, size = None, 0
+    for row in rows.records():
+        if writer is None:
+            paths.append(part / f".shard-{len(paths)}.arrow")
+            writer, size = ArrowWriter(features=feats, path=str(paths[-1]), writer_batch_size=WRITER_BATCH), 0
+        writer.write(row)
+        size += 5 * row["num_tokens"] + len(row["messages"]) + len(row["tools"]) + 64
+        if size >= SHARD_BYTES:
+            writer.finalize()
+            writer = None
+    if writer is not None:
+        writer.finalize()
+    if not paths:
+        paths.append(part / ".shard-0.arrow")
+        ArrowWriter(features=feats, path=str(paths[0])).finalize()
+    for k, path in enumerate(paths):
+        path.rename(part / _shard_name(k, len(paths)))
+    return len(paths)
 
 
 def write_json(path: Path, value: Any) -> None:
