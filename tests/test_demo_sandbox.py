@@ -16,19 +16,19 @@ def no_bwrap(monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
 
 
-@pytest.mark.parametrize("student", ["tiny", "smollm2"])
-def test_demo_config_never_allows_unconfined_by_itself(tmp_path, no_bwrap, student):
+@pytest.mark.parametrize("profile", ["smollm2", "smollm2-full", "tiny"])
+def test_demo_config_never_allows_unconfined_by_itself(tmp_path, no_bwrap, profile):
     from tracetune.demo.pipeline import write_demo_config
     from tracetune.pipeline.config import load_config
 
     for name in ("demo", "demo2"):
         (tmp_path / name).mkdir()
-    path = write_demo_config(tmp_path / "demo", seed=0, student=student)
+    path = write_demo_config(tmp_path / "demo", seed=0, profile=profile)
     text = path.read_text()
     assert "allow_unsandboxed" not in text
     assert tomllib.loads(text)["eval"]["live"]["sandbox"] == "auto"
     assert load_config(path).eval.live.sandbox == "auto"
-    flagged = write_demo_config(tmp_path / "demo2", seed=0, student=student, unsandboxed=True)
+    flagged = write_demo_config(tmp_path / "demo2", seed=0, profile=profile, unsandboxed=True)
     assert load_config(flagged).eval.live.sandbox == "unsandboxed"
 
 
@@ -60,7 +60,7 @@ def test_demo_fails_before_the_teacher_when_the_live_loop_cannot_run(tmp_path, n
 
     out = tmp_path / "demo"
     with pytest.raises(TracetuneError, match="eval.live.sandbox"):
-        run_demo(out, console=Console(quiet=True), overrides=['eval.live.sandbox="bwrap"'])
+        run_demo(out, console=Console(quiet=True), overrides=['eval.live.sandbox="bwrap"'], student="tiny")
     assert not (out / "traces").exists()
 
 

@@ -6,10 +6,20 @@ with the generation prompt appended; the output is decoded with special
 tokens kept up to the first end-of-sequence token, then parsed by
 ``tracetune.eval.parsing``. Greedy unless a request asks for a temperature;
 seeded either way.
+
+Prompts are rarely new from the first token: every sample of an eval shares
+the system prompt and tool definitions, and each turn of a live episode
+repeats the whole previous turn. So the backend keeps the KV cache of the
+last prefix it computed and reuses its longest common token prefix: a batch's
+shared prefix is computed once (batch rows are padded *after* it, not before),
+and a single request (a live-loop turn) keeps its whole context for the next
+turn. The outputs are those of plain left-padded generation (tested).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +30,8 @@ from tracetune.eval.parsing import parse_output
 #: Padded prompt tokens generated together: memory grows with it (activations and KV cache), so a
 #: batch of long prompts is split rather than fed whole (8 prompts of 2k tokens, or 2 of 8k).
 BATCH_TOKENS = 16384
+#: A kept KV cache is reused when it shares at least this many leading tokens with the next prompt(s).
+MIN_REUSE_TOKENS = 16
 
 
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
@@ -64,6 +76,7 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 4,
+        reuse_cache: bool = True,
     ):
         from transformers import AutoModelForCausalLM
 
@@ -86,6 +99,9 @@ class TransformersBackend:
             model = PeftModel.from_pretrained(model, str(adapter_path))
         self.model = model.to(self.device).eval()
         self._eos_ids = self._end_ids()
+        self.reuse_cache = reuse_cache
+        self._kept: tuple[list[int], Any] | None = None  # (token ids, KV cache holding exactly them), batch of one
+        self._cache_kwarg = _cache_kwarg(self.model)
 
     def _end_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
@@ -109,37 +125,83 @@ class TransformersBackend:
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault((r.max_new_tokens, r.temperature, r.seed), []).append(i)
-        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        ids = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        lengths = [len(x) for x in ids]
         results: dict[int, Generation] = {}
         for members in groups.values():
             members.sort(key=lambda i: lengths[i])
             for batch in token_batches(members, lengths, self.batch_size, BATCH_TOKENS):
-                results.update(self._generate_batch(batch, requests, prompts))
+                results.update(self._generate_batch(batch, requests, prompts, ids))
         return [results[i] for i in range(len(requests))]
 
-    def _generate_batch(self, idx: list[int], requests: Sequence[GenerationRequest], prompts: list[str]) -> dict[int, Generation]:
+    def _generate_batch(self, idx: list[int], requests: Sequence[GenerationRequest], prompts: list[str],
+                        ids: list[list[int]]) -> dict[int, Generation]:
         import torch
 
         first = requests[idx[0]]
-        enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(self.device) for k, v in enc.items()}
+        rows = [ids[i] for i in idx]
+        shared = min(_common_prefix(rows), min(len(r) for r in rows) - 1) if self.reuse_cache else 0
+        cache = self._prefix_cache(rows[0][:shared]) if shared >= MIN_REUSE_TOKENS else None
+        if cache is None:
+            shared = 0
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        # the shared prefix, then padding, then each row's own tokens: positions follow the attention mask
+        input_ids = torch.tensor([r[:shared] + [pad] * (width - len(r)) + r[shared:] for r in rows], device=self.device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * (len(r) - shared) for r in rows], device=self.device)
+        extra: dict[str, Any] = {}
+        if cache is not None:
+            if len(rows) > 1:
+                cache = copy.deepcopy(cache)
+                cache.batch_repeat_interleave(len(rows))
+            extra[self._cache_kwarg] = cache
         torch.manual_seed(first.seed)
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 1.0, "top_k": 0}
         with torch.inference_mode():
             out = self.model.generate(
-                **enc,
+                input_ids=input_ids,
+                attention_mask=mask,
                 max_new_tokens=first.max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
+                pad_token_id=pad,
                 **sampling,
+                **extra,
             )
-        width = enc["input_ids"].shape[1]
+        if cache is not None and len(rows) == 1:  # a live turn: keep its whole context for the next one
+            self._kept = (out[0].tolist()[: cache.get_seq_length()], cache)
         results = {}
         for row, i in enumerate(idx):
             new = out[row, width:].tolist()
-            results[i] = self._finish(new, prompts[i], requests[i], int(enc["attention_mask"][row].sum()))
+            results[i] = self._finish(new, prompts[i], requests[i], len(rows[row]))
         return results
+
+    def _prefix_cache(self, prefix: list[int]) -> Any | None:
+        """A KV cache (batch of one) holding exactly ``prefix``: the kept one cut to what it shares, then extended.
+
+        The returned cache is also the one kept: copy it where generation must not grow it.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        reused = 0
+        if self._kept is not None:
+            kept_ids, kept_cache = self._kept
+            reused = min(_common_prefix([kept_ids, prefix]), kept_cache.get_seq_length())
+        if reused >= MIN_REUSE_TOKENS:
+            cache = self._kept[1]
+            if cache.get_seq_length() > reused:  # negative: tokens to drop from the end (every 5.x reads it so)
+                cache.crop(reused - cache.get_seq_length())
+        else:
+            reused = 0
+            cache = DynamicCache(config=self.model.config)
+        self._kept = None
+        if reused < len(prefix):
+            with torch.inference_mode():
+                self.model(input_ids=torch.tensor([prefix[reused:]], device=self.device), use_cache=True,
+                           **{self._cache_kwarg: cache})
+        self._kept = (list(prefix), cache)
+        return cache
 
     def _finish(self, new_ids: list[int], prompt: str, request: GenerationRequest, prompt_tokens: int) -> Generation:
         cut = next((k for k, t in enumerate(new_ids) if t in self._eos_ids), None)
@@ -158,6 +220,7 @@ class TransformersBackend:
 
     def close(self) -> None:
         self.model = None
+        self._kept = None
         import gc
 
         gc.collect()
@@ -184,6 +247,24 @@ def token_batches(members: list[int], lengths: list[int], size: int, budget: int
         else:
             batches.append([i])
     return batches
+
+
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every row shares."""
+    if not rows:
+        return 0
+    n = min(len(r) for r in rows)
+    first = rows[0]
+    for k in range(n):
+        if any(r[k] != first[k] for r in rows[1:]):
+            return k
+    return n
+
+
+def _cache_kwarg(model: Any) -> str:
+    """What this transformers version calls the KV cache argument of ``forward`` and ``generate``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def adapter_path_tokenizer(adapter_path: str | Path | None) -> Path | None:
