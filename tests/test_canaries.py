@@ -136,7 +136,7 @@ def _run_prepare(tmp_path, tiny_student, caplog, capfd, extra_files=()):
     leaks = corpus.leaks_in_dir(out, CANARIES)
     leaks += corpus.leaks_in(caplog.text, CANARIES, "logs")
     leaks += corpus.leaks_in(captured.out + captured.err, CANARIES, "stdout/stderr")
-    leaks += corpus.leaks_in(json.dumps(result.stats, default=str), CANARIES, "PrepareResult.stats")
+    leaks += corpus.leaks_in(result.stats.model_dump_json(), CANARIES, "PrepareResult.stats")
     return out, leaks
 
 

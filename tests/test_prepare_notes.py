@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tracetune.prepare.notes import prepare_notes
+from tracetune.prepare.summary import PrepareSummary
 
 
 def stats(**over):
@@ -21,7 +22,7 @@ def stats(**over):
         "warnings": ["claude-code: the system prompt and tool definitions take up to 4,365 tokens of every window",
                      "codex: the system prompt and tool definitions take up to 1,500 tokens of every window"],
     }
-    return {**base, **over}
+    return PrepareSummary.model_validate({**base, **over})
 
 
 def test_dropped_turns_are_summed_per_agent_and_reason_with_the_fix():

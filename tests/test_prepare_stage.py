@@ -111,11 +111,11 @@ def test_report_highlights_supervised_tokens(prepared):
 
 def test_stats_and_report_give_each_sessions_split_turns_and_prefix(prepared):
     stats = prepared.stats
-    sessions = stats["sessions"]
+    sessions = [s.model_dump() for s in stats.sessions]
     assert len(sessions) == 12 and {s["split"] for s in sessions} == {"train", "eval"}
-    assert sum(s["supervised"] for s in sessions) == stats["turns"]["supervised"]
-    prefix = stats["prefix_tokens_by_agent"]["messages"]
-    assert 0 < prefix["min"] <= prefix["median"] <= prefix["max"] == max(s["prefix_tokens"] for s in sessions)
+    assert sum(s["supervised"] for s in sessions) == stats.turns.supervised
+    prefix = stats.prefix_tokens_by_agent["messages"]
+    assert 0 < prefix.min <= prefix.median <= prefix.max == max(s["prefix_tokens"] for s in sessions)
     html = (prepared.out_dir / "report.html").read_text()
     assert 'id="sessions"' in html and "prefix tokens" in html
 
@@ -123,7 +123,10 @@ def test_stats_and_report_give_each_sessions_split_turns_and_prefix(prepared):
 def test_a_prefix_over_a_quarter_of_max_length_is_warned_with_the_fix():
     from tracetune.prepare.stage import prefix_warnings
 
-    summary = {"prefix_tokens_by_agent": {"pi": {"sessions": 2, "min": 600, "median": 700, "max": 1435}}}
+    from tracetune.prepare.summary import PrepareSummary
+
+    summary = PrepareSummary.model_validate(
+        {"prefix_tokens_by_agent": {"pi": {"sessions": 2, "min": 600, "median": 700, "max": 1435}}})
     (warning,) = prefix_warnings(summary, 2048)
     assert "pi" in warning and "1,435" in warning and "max_length" in warning and "tools_file" in warning
     assert prefix_warnings(summary, 8192) == []
@@ -157,11 +160,11 @@ def test_real_pi_session(tiny_student, tmp_path):
     copy.parent.mkdir()
     shutil.copy(PI_TRACE, copy)
     result = prepare(PrepareConfig(student=str(tiny_student), max_length=4096), [copy], tmp_path / "out")
-    turns = result.stats["turns"]
+    turns = result.stats.turns.model_dump()
     assert turns["trainable"] > 400
     assert turns["kept_fraction"] >= 0.95
-    assert result.stats["windowed_episodes"] >= 1
-    assert result.stats["examples"]["train"]["max_tokens"] <= 4096
+    assert result.stats.windowed_episodes >= 1
+    assert result.stats.examples["train"].max_tokens <= 4096
     assert "/Users/badlogic" not in (tmp_path / "out" / "train_episodes.jsonl").read_text()
 
 

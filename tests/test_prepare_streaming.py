@@ -149,8 +149,8 @@ def test_one_worker_and_two_write_identical_datasets(tmp_path, tiny_student, mon
     config = PrepareConfig(student=str(tiny_student), eval_fraction=0.5, max_length=4096, long_turns="truncate")
     one = prepare(config, [traces], tmp_path / "one", workers=1)
     two = prepare(config, [traces], tmp_path / "two", workers=2)
-    assert one.stats["turns"]["supervised"] > 0 and one.stats["windows"] > 3
-    assert two.stats["turns"] == one.stats["turns"]
+    assert one.stats.turns.supervised > 0 and one.stats.windows > 3
+    assert two.stats.turns == one.stats.turns
     a, b = _outputs(tmp_path / "one"), _outputs(tmp_path / "two")
     assert a.keys() == b.keys() and any(k.startswith("dataset/") and k.endswith(".arrow") for k in a)
     assert [k for k in a if a[k] != b[k]] == []
@@ -172,9 +172,9 @@ def test_a_file_that_changes_between_passes_is_skipped_with_an_error(tmp_path, t
 
     monkeypatch.setattr(stream, "survey_pass", grown)
     result = prepare(PrepareConfig(student=str(tiny_student)), [traces], tmp_path / "out")
-    errors = result.stats["read"]["file_errors"]
-    assert len(errors) == 1 and victim.name in errors[0]["path"] and "changed while prepare" in errors[0]["error"]
-    assert result.stats["read"]["sessions"] == len(list(traces.glob("*.jsonl"))) - 1
+    errors = result.stats.read.file_errors
+    assert len(errors) == 1 and victim.name in errors[0].path and "changed while prepare" in errors[0].error
+    assert result.stats.read.sessions == len(list(traces.glob("*.jsonl"))) - 1
 
 
 def test_failed_prepare_leaves_no_staging_folder(tmp_path, tiny_student):

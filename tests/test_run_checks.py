@@ -12,6 +12,7 @@ from tracetune.pipeline.config import load_config
 from tracetune.pipeline.manifest import read_manifest
 from tracetune.pipeline.runner import Stage, run
 from tracetune.pipeline.stages import check_splits, default_stages
+from tracetune.prepare.summary import PrepareSummary
 
 
 def session_line(i: int, long: bool = False) -> str:
@@ -52,7 +53,7 @@ def test_a_split_without_sessions_names_the_fix():
     stats = {"examples": {"train": {"examples": 3}, "eval": {"examples": 0}}, "sessions": [
         {"source": "a.jsonl", "split": "train", "targets": 3, "supervised": 3, "dropped_by_reason": {}, "prefix_tokens": 10}]}
     with pytest.raises(TracetuneError, match="holds no session") as err:
-        check_splits(stats, 1024)
+        check_splits(PrepareSummary.model_validate(stats), 1024)
     assert "eval_fraction" in err.value.hint
 
 

@@ -128,7 +128,7 @@ def test_tool_free_data_passes_with_a_warning(tiny_student, tmp_path):
     assert audit["verdict"] == "passed with warnings" and audit["has_tool_calls"] is False
     assert audit["prefix_stable"] and not audit["tools_rendered"] and not audit["call_name_survives"]
     assert any("no tool calls" in w and "renders empty" in w for w in audit["warnings"])
-    assert result.stats["turns"]["supervised"] == 6
+    assert result.stats.turns.supervised == 6
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Chat template audit: passed with warnings" in html and "the dataset has no tool calls" in html
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tracetune.prepare.summary import PrepareSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -84,15 +87,15 @@ def register(app: typer.Typer) -> None:
         Console().print(turns_line(result.stats), highlight=False)
         for note in prepare_notes(result.stats):
             console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
-        if not result.stats["turns"]["supervised"]:
-            conv = result.stats["conversion"]
+        if not result.stats.turns.supervised:
+            conv = result.stats.conversion
             console.print(
-                f"[yellow]warning:[/] no turn was supervised ({conv['targets_in']} targets read, "
-                f"{conv['filtered_teacher']} left as context by --teacher); the dataset is empty",
+                f"[yellow]warning:[/] no turn was supervised ({conv.targets_in} targets read, "
+                f"{conv.filtered_teacher} left as context by --teacher); the dataset is empty",
                 highlight=False,
             )
-        if result.stats["split"]["warning"]:
-            console.print(f"[yellow]warning:[/] {result.stats['split']['warning']}", highlight=False)
+        if result.stats.split.warning:
+            console.print(f"[yellow]warning:[/] {result.stats.split.warning}", highlight=False)
         Console().print(f"dataset written to [bold]{out}[/] (open {out / 'report.html'})", highlight=False)
 
 
@@ -105,26 +108,26 @@ def _progress(console: Console):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
 
 
-def summary_table(stats: dict) -> Table:
+def summary_table(stats: PrepareSummary) -> Table:
     """The figures a user checks first, from ``prepare_stats.json``."""
-    table = Table(title=f"prepare ({stats['strategy']}, max length {stats['max_length']})", show_header=True)
+    table = Table(title=f"prepare ({stats.strategy}, max length {stats.max_length})", show_header=True)
     table.add_column("")
     table.add_column("train", justify="right")
     table.add_column("eval", justify="right")
-    train, ev = stats["examples"]["train"], stats["examples"]["eval"]
-    table.add_row("sessions", str(stats["split"]["train_sessions"]), str(stats["split"]["eval_sessions"]))
+    train, ev = stats.split_examples("train"), stats.split_examples("eval")
+    table.add_row("sessions", str(stats.split.train_sessions), str(stats.split.eval_sessions))
     for label, key in (("examples", "examples"), ("turns supervised", "turns_supervised"), ("tokens", "tokens"), ("supervised tokens", "supervised_tokens"), ("tokens / supervised", "tokens_per_supervised_token")):
-        table.add_row(label, _fmt(train[key]), _fmt(ev[key]))
+        table.add_row(label, _fmt(getattr(train, key)), _fmt(getattr(ev, key)))
     return table
 
 
-def turns_line(stats: dict) -> str:
+def turns_line(stats: PrepareSummary) -> str:
     """Kept and dropped trainable turns, in one line."""
-    turns = stats["turns"]
-    dropped = ", ".join(f"{k} {v}" for k, v in turns["dropped_by_reason"].items()) or "none"
+    turns = stats.turns
+    dropped = ", ".join(f"{k} {v}" for k, v in turns.dropped_by_reason.items()) or "none"
     return (
-        f"{turns['supervised']}/{turns['trainable']} trainable turns kept ({100 * (turns['kept_fraction'] or 0):.1f}%); "
-        f"dropped: {dropped}; windowed episodes: {stats['windowed_episodes']}; fallback turns: {turns['fallback_turns']}"
+        f"{turns.supervised}/{turns.trainable} trainable turns kept ({100 * (turns.kept_fraction or 0):.1f}%); "
+        f"dropped: {dropped}; windowed episodes: {stats.windowed_episodes}; fallback turns: {turns.fallback_turns}"
     )
 
 

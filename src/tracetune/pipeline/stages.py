@@ -20,6 +20,7 @@ from typing import Any
 
 from tracetune.errors import TracetuneError
 from tracetune.pipeline.stage import Stage, StageContext
+from tracetune.prepare.summary import PrepareSummary
 from tracetune.pipeline.student import (BUILTIN_STUDENTS, STUDENT_POINTER, build_builtin_student,
                                        student_path)
 from tracetune.sweep.selection import selected_adapter
@@ -72,28 +73,27 @@ def _prepare(ctx: StageContext, out: Path) -> dict[str, Any]:
     for warning in prepare_notes(result.stats):  # skipped files, dropped turns by agent and reason, with the fix
         ctx.console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     check_splits(result.stats, config.max_length)
-    turns = result.stats.get("turns", {})
-    return {"sessions": result.stats.get("read", {}).get("sessions"), "turns_supervised": turns.get("supervised")}
+    return {"sessions": result.stats.read.sessions, "turns_supervised": result.stats.turns.supervised}
 
 
-def check_splits(stats: dict[str, Any], max_length: int, splits: tuple[str, ...] = ("train", "eval")) -> None:
+def check_splits(stats: PrepareSummary, max_length: int, splits: tuple[str, ...] = ("train", "eval")) -> None:
     """Refuse, before any training, a split with no example, naming its sessions and why their turns were dropped."""
     for split in splits:
-        if stats.get("examples", {}).get(split, {}).get("examples"):
+        if stats.split_examples(split).examples:
             continue
-        sessions = [s for s in stats.get("sessions", []) if s["split"] == split]
+        sessions = [s for s in stats.sessions if s.split == split]
         if split == "eval" and not sessions:
             raise TracetuneError(
                 "the eval split holds no session, so nothing can select a variant or be evaluated",
                 hint="raise [prepare] eval_fraction, or give traces from more than one session family",
             )
         causes = "; ".join(
-            f"{s['source']}: {s['supervised']} of {s['targets']} turns kept"
-            + (f", dropped {', '.join(f'{k} {v}' for k, v in s['dropped_by_reason'].items())}" if s["dropped_by_reason"] else "")
-            + f", prefix {s['prefix_tokens']:,} tokens"
+            f"{s.source}: {s.supervised} of {s.targets} turns kept"
+            + (f", dropped {', '.join(f'{k} {v}' for k, v in s.dropped_by_reason.items())}" if s.dropped_by_reason else "")
+            + f", prefix {s.prefix_tokens:,} tokens"
             for s in sessions
         ) or "no session"
-        too_long = any("too_long" in s["dropped_by_reason"] for s in sessions)
+        too_long = any("too_long" in s.dropped_by_reason for s in sessions)
         hint = (f"'too_long': a turn with its tool result does not fit max_length={max_length:,}; raise [prepare] "
                 "max_length (and [train] max_length), or lower clip_tool_result_chars") if too_long else (
                 "see prepare.failed/report.html for what each session gave")

@@ -18,7 +18,7 @@ from tracetune.conversation.types import Session
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import ConversationCounts, convert_episode, to_conversation
 from tracetune.prepare.tools import ToolCatalog
-from tracetune.prepare.windows import Planner
+from tracetune.prepare.planner import Planner
 
 #: Sequence lengths considered, smallest first (each one a common training length).
 CANDIDATES = (1024, 2048, 3072, 4096, 6144, 8192, 12288, 16384, 32768)

@@ -1,6 +1,6 @@
 """What a user should know after ``prepare``, in plain lines: files skipped, turns dropped and the fix.
 
-``prepare_notes(stats)`` reads only ``prepare_stats.json``'s figures
+``prepare_notes(stats)`` reads only the ``PrepareSummary``'s figures
 (``read.file_errors``, the per-session ``sessions`` list with ``agent``,
 ``targets`` and ``dropped_by_reason``, ``prefix_tokens``, ``max_length`` and the
 stage's ``warnings``) and returns one line per finding, without markup, so
@@ -10,7 +10,8 @@ stage's ``warnings``) and returns one line per finding, without markup, so
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+
+from tracetune.prepare.summary import FileError, PrepareSummary, SessionSummary
 
 MAX_FILES = 5  # skipped files named one per line; the rest counted
 
@@ -25,12 +26,12 @@ FIXES = {
 }
 
 
-def prepare_notes(stats: dict[str, Any]) -> list[str]:
+def prepare_notes(stats: PrepareSummary) -> list[str]:
     """Skipped files, then dropped turns by agent and reason with the fix, then the stage's other warnings."""
-    lines = _skipped_files(stats.get("read", {}).get("file_errors") or [])
-    max_length = int(stats.get("max_length") or 0)
+    lines = _skipped_files(stats.read.file_errors)
+    max_length = stats.max_length
     explained: set[str] = set()  # agents whose too_long line already names their prefix
-    for agent, targets, reason, count, prefix in _drops_by_agent(stats.get("sessions") or []):
+    for agent, targets, reason, count, prefix in _drops_by_agent(stats.sessions):
         head = f"{agent}: {count:,} of {targets:,} turns"
         if reason == "too_long":
             lines.append(_too_long(head, prefix, max_length))
@@ -38,14 +39,14 @@ def prepare_notes(stats: dict[str, Any]) -> list[str]:
                 explained.add(agent)
         else:
             lines.append(f"{head} dropped ({reason}): {FIXES.get(reason, 'see report.html for the turns')}")
-    lines += [w for w in stats.get("warnings") or [] if not any(w.startswith(f"{a}: ") for a in explained)]
+    lines += [w for w in stats.warnings if not any(w.startswith(f"{a}: ") for a in explained)]
     return lines
 
 
-def _skipped_files(errors: list[dict[str, str]]) -> list[str]:
+def _skipped_files(errors: list[FileError]) -> list[str]:
     lines = []
     for e in errors[:MAX_FILES]:
-        path, why = str(e.get("path", "")), str(e.get("error", "")).removesuffix("; skipped")
+        path, why = e.path, e.error.removesuffix("; skipped")
         if "\n  hint: " in why:  # an unreadable file's error carries its hint on a second line
             why, hint = why.split("\n  hint: ", 1)
             why = f"{why} ({hint})"
@@ -55,18 +56,18 @@ def _skipped_files(errors: list[dict[str, str]]) -> list[str]:
     return lines
 
 
-def _drops_by_agent(sessions: list[dict[str, Any]]) -> list[tuple[str, int, str, int, int]]:
+def _drops_by_agent(sessions: list[SessionSummary]) -> list[tuple[str, int, str, int, int]]:
     """(agent, its target turns, reason, turns dropped for it, the largest prefix among sessions that dropped them)."""
     targets: Counter = Counter()
     dropped: dict[str, Counter] = {}
     prefix: dict[tuple[str, str], int] = {}
     for s in sessions:
-        agent = str(s.get("agent") or "unknown")
-        targets[agent] += int(s.get("targets") or 0)
-        for reason, n in (s.get("dropped_by_reason") or {}).items():
+        agent = s.agent or "unknown"
+        targets[agent] += s.targets
+        for reason, n in s.dropped_by_reason.items():
             dropped.setdefault(agent, Counter())[reason] += n
             key = (agent, reason)
-            prefix[key] = max(prefix.get(key, 0), int(s.get("prefix_tokens") or 0))
+            prefix[key] = max(prefix.get(key, 0), s.prefix_tokens)
     return [(agent, targets[agent], reason, n, prefix[(agent, reason)])
             for agent in sorted(dropped) for reason, n in sorted(dropped[agent].items())]
 

@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from tracetune.prepare.dataset import Rows
+from tracetune.prepare.summary import PrepareSummary
 
 MAX_EXAMPLE_CHARS = 12000
 
@@ -153,7 +154,7 @@ def redaction_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def write_report(
     path: Path,
-    stats: dict[str, Any],
+    stats: PrepareSummary,
     rows: dict[str, Rows],
     tokenizer,
     examples: int,
@@ -166,15 +167,15 @@ def write_report(
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     source = resources.files("tracetune.prepare").joinpath("templates", "report.html.jinja").read_text("utf-8")
     template = env.from_string(source)
-    dropped = stats["turns"]["dropped_by_reason"]
-    kept = stats["turns"]["supervised"]
+    dropped = stats.turns.dropped_by_reason
+    kept = stats.turns.supervised
     html = template.render(
         stats=stats,
-        stats_json=json.dumps(stats, indent=2, ensure_ascii=False),
+        stats_json=json.dumps(stats.model_dump(mode="json"), indent=2, ensure_ascii=False),
         hist_train=histogram(rows["train"].columns["num_tokens"]),
         hist_eval=histogram(rows["eval"].columns["num_tokens"]),
         turn_bars=_bars({"supervised": kept, **dropped}),
-        tool_bars=_bars(stats["tool_calls_supervised"]),
+        tool_bars=_bars(stats.tool_calls_supervised),
         examples=_examples(rows["train"], tokenizer, examples) + _examples(rows["eval"], tokenizer, 1),
         audit=audit,
         redaction=redaction_view(redaction),

@@ -28,6 +28,7 @@ from tracetune.prepare.conversations import ConversationCounts
 from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json
 from tracetune.prepare.template_audit import TemplateAudit, audit_template, enforce
 from tracetune.prepare.stats import PrepareStats
+from tracetune.prepare.summary import PrepareSummary
 from tracetune.prepare.windows import examples_for  # noqa: F401  (imported from here by callers and tests)
 
 Progress = Callable[[str, int, int], None]  # step, done, total
@@ -36,7 +37,7 @@ Progress = Callable[[str, int, int], None]  # step, done, total
 @dataclass
 class PrepareResult:
     out_dir: Path
-    stats: dict[str, Any]
+    stats: PrepareSummary
     template_audit: TemplateAudit | None = None
 
     @property
@@ -152,9 +153,9 @@ def prepare(
         write_json(tmp / "split.json", split.to_dict())
         write_json(tmp / "student.json", student_info(config, tokenizer, audit))
         clock.lap("write")
-        summary = stats.to_dict(extra)
-        summary["warnings"] = prefix_warnings(summary, config.max_length)
-        write_json(tmp / "prepare_stats.json", summary)
+        summary = PrepareSummary.model_validate(stats.to_dict(extra))
+        summary = summary.model_copy(update={"warnings": prefix_warnings(summary, config.max_length)})
+        write_json(tmp / "prepare_stats.json", summary.model_dump(mode="json"))
         from tracetune.prepare.report import write_report
 
         write_report(tmp / "report.html", summary, rows, tokenizer, config.report_examples, audit.to_dict())
@@ -168,14 +169,14 @@ def prepare(
     return PrepareResult(out, summary, audit)
 
 
-def prefix_warnings(summary: dict[str, Any], max_length: int) -> list[str]:
+def prefix_warnings(summary: PrepareSummary, max_length: int) -> list[str]:
     """A warning for each agent whose fixed prefix (system prompt + tools) takes over a quarter of max_length."""
     warnings = []
-    for agent, prefix in summary.get("prefix_tokens_by_agent", {}).items():
-        if prefix["max"] * 4 > max_length:
+    for agent, prefix in summary.prefix_tokens_by_agent.items():
+        if prefix.max * 4 > max_length:
             warnings.append(
-                f"{agent}: the system prompt and tool definitions take up to {prefix['max']:,} tokens of every "
-                f"window ({100 * prefix['max'] / max_length:.0f}% of max_length {max_length:,}), so each window "
+                f"{agent}: the system prompt and tool definitions take up to {prefix.max:,} tokens of every "
+                f"window ({100 * prefix.max / max_length:.0f}% of max_length {max_length:,}), so each window "
                 f"repeats them before its turns; raise max_length, shorten the system prompt "
                 f"(system_prompt), or give shorter tool definitions (tools_file)"
             )

@@ -29,16 +29,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any
 
 from tracetune.prepare.config import PrepareConfig
-from tracetune.prepare.conversations import Conversation, clip_text
-from tracetune.prepare.render import RenderedExample, apply_template, render_conversation
-
-MARKER = "[... {n} earlier messages omitted ...]"
-#: Per-text character limits tried, in order, on a window's context when a turn does not fit otherwise.
-SQUEEZE_LEVELS = (2000, 800, 300)
+from tracetune.prepare.conversations import Conversation
+from tracetune.prepare.planner import SQUEEZE_LEVELS, Planner
+from tracetune.prepare.render import RenderedExample, render_conversation
 
 
 @dataclass(frozen=True)
@@ -62,80 +58,6 @@ class EpisodeExamples:
     truncated_turns: int = 0  # turns longer than a window, supervised in their first part (long_turns="truncate")
 
 
-class Planner:
-    """Token counts for one Conversation: exact from its pieces when it renders once, else estimates.
-
-    With ``rendered`` (``pieces.RenderedEpisode``) a window of whole segments is
-    counted exactly and rendered from the pieces; without it each message is
-    tokenized once as an estimate and windows go through ``render_conversation``.
-    """
-
-    def __init__(self, tokenizer, conv: Conversation, head_user_chars: int, marker: bool, rendered=None):
-        self.tok = tokenizer
-        self.conv = conv
-        self.marker = marker
-        self.rendered = rendered
-        msgs = conv.messages
-        self.first_user = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
-        self.overhead = _per_message_overhead(tokenizer)
-        if rendered is not None:
-            self.costs = rendered.message_costs()
-            self.base = rendered.head_tokens
-        else:
-            texts = [_message_text(m) for m in msgs]
-            lengths = _token_lengths(tokenizer, texts) if texts else []
-            self.costs = [n + self.overhead for n in lengths]
-            self.base = _head_cost(tokenizer, conv)
-        self.cum = [0, *accumulate(self.costs)]
-        self.head_user = None
-        if self.first_user is not None:
-            text = msgs[self.first_user]["content"] or ""
-            self.head_user = text[:head_user_chars] + ("\n[...]" if len(text) > head_user_chars else "")
-        self.head_cost = self.base + (_token_lengths(tokenizer, [self.head_user])[0] + self.overhead + 12 if self.head_user else 0)
-
-    def cost(self, start: int, end: int) -> int:
-        """Estimated tokens of a window rendering messages[start..end] (inclusive), head included."""
-        head = self.base if self.natural(start) else self.head_cost
-        return head + self.cum[end + 1] - self.cum[start]
-
-    def natural(self, start: int) -> bool:
-        return start == 0 or (self.first_user is not None and start <= self.first_user)
-
-    def boundaries_before(self, t: int) -> list[int]:
-        """Valid window starts before ``t``, nearest first."""
-        return [j for j in range(t - 1, -1, -1) if self.conv.messages[j]["role"] in ("user", "assistant")]
-
-    def window_messages(
-        self, start: int, end: int, squeeze: int | None = None, first_target: int | None = None
-    ) -> tuple[list[dict[str, Any]], list[int]]:
-        """The messages a window renders (system included) and, for each, its index in the Conversation (-1: synthetic).
-
-        With ``squeeze``, the context before ``first_target`` (tool results, earlier
-        tool-call arguments, the head) is clipped to that many characters per text.
-        """
-        msgs = list(self.conv.messages)
-        if squeeze is not None and first_target is not None:
-            msgs[start:first_target] = [squeeze_message(m, squeeze) for m in msgs[start:first_target]]
-        head_user = self.head_user
-        if squeeze is not None and head_user:
-            head_user = clip_text(head_user, squeeze)[0]
-        if self.natural(start):
-            body, index = list(msgs[: end + 1]), list(range(end + 1))
-        else:
-            omitted = start - (self.first_user + 1) if self.first_user is not None else start
-            note = MARKER.format(n=omitted) if self.marker else ""
-            head_text = "\n\n".join(x for x in (head_user, note) if x)
-            if msgs[start]["role"] == "user":
-                merged = {"role": "user", "content": head_text + "\n\n" + (msgs[start]["content"] or "")}
-                body, index = [merged, *msgs[start + 1 : end + 1]], [-1, *range(start + 1, end + 1)]
-            else:
-                body = ([{"role": "user", "content": head_text}] if head_text else []) + list(msgs[start : end + 1])
-                index = ([-1] if head_text else []) + list(range(start, end + 1))
-        with_system = self.conv.with_system(body)
-        index = [-1] * (len(with_system) - len(body)) + index
-        return with_system, index
-
-
 def examples_for(tokenizer, conv, config: PrepareConfig, *, render_once: bool = True):
     """The examples of one Conversation under the configured strategy.
 
@@ -156,100 +78,142 @@ def examples_for(tokenizer, conv, config: PrepareConfig, *, render_once: bool = 
     return result
 
 
+#: The planner's lengths are estimates when the template cannot render once (each message tokenized
+#: alone, plus a measured per-message overhead): tokens merge differently in context, so the sum can
+#: be a few percent off either way. A turn estimated up to this factor over max_length is still
+#: rendered, and the exact count decides; past it the turn is too long without rendering it.
+ESTIMATE_SLACK = 1.05
+#: The same for ``per-turn`` examples, whose whole history is estimated (more messages, more error).
+PER_TURN_SLACK = 1.2
+#: A cut turn must keep at least this share of max_length supervised, or it is dropped after all.
+MIN_TRUNCATED_SHARE = 0.125
+
+
 def trajectory(
     tokenizer, conv: Conversation, max_length: int, window_context: float, planner: Planner, long_turns: str = "drop"
 ) -> EpisodeExamples:
     """Whole-Episode examples, windowed when longer than ``max_length``.
 
     A target that does not fit any window is dropped as ``too_long``, or with
-    ``long_turns="truncate"`` supervised in its first part (``_emit_truncated``).
+    ``long_turns="truncate"`` supervised in its first part (``Windows.truncated``).
     """
-    out = EpisodeExamples()
+    windows = Windows(tokenizer, planner, max_length)
     if not conv.targets:
-        return out
-    last = conv.targets[-1]
-    if planner.cost(0, last) <= max_length and _emit(tokenizer, planner, 0, list(conv.targets), max_length, 0, out):
-        return out
-    out.windowed = True
+        return windows.out
+    if planner.cost(0, conv.targets[-1]) <= max_length and windows.emit(0, list(conv.targets)):
+        return windows.out
+    windows.out.windowed = True
     pending = list(conv.targets)
-    window = 0
     context_budget = int(max_length * window_context)
     while pending:
         t = pending[0]
-        if planner.base + planner.costs[t] > max_length * 1.05:
-            window += _too_long(tokenizer, planner, t, max_length, window, out, long_turns)
+        emitted = None
+        if planner.base + planner.costs[t] <= max_length * ESTIMATE_SLACK:
+            emitted = windows.widest_fitting(t, pending, context_budget)
+        if emitted is None:
+            windows.too_long(t, long_turns)
             pending.pop(0)
-            continue
-        starts = _starts(planner, t, context_budget)
+        else:
+            pending = [p for p in pending if p not in emitted]
+    return windows.out
+
+
+@dataclass
+class Windows:
+    """The windows of one Conversation, rendered into ``out``; ``window`` numbers the next one."""
+
+    tokenizer: Any
+    planner: Planner
+    max_length: int
+    out: EpisodeExamples = field(default_factory=EpisodeExamples)
+    window: int = 0
+
+    def widest_fitting(self, t: int, pending: list[int], context_budget: int) -> list[int] | None:
+        """Emit the window that starts target ``t`` and supervises the most pending targets; those targets.
+
+        Starts are tried widest context first, then the minimal context, then that context
+        squeezed (``SQUEEZE_LEVELS``); at each, targets are given back from the end until it fits.
+        None when not even ``t`` alone fits.
+        """
+        starts = _starts(self.planner, t, context_budget)
         chosen = [t]
         for t2 in pending[1:]:
-            if planner.cost(starts[0], t2) > max_length:
+            if self.planner.cost(starts[0], t2) > self.max_length:
                 break
             chosen.append(t2)
         attempts = [(start, None) for start in starts] + [(starts[-1], level) for level in SQUEEZE_LEVELS]
-        emitted = None
         for start, squeeze in attempts:
-            trial = list(chosen)
-            while trial and emitted is None:
-                if _emit(tokenizer, planner, start, trial, max_length, window, out, squeeze):
-                    emitted = trial
-                else:
-                    trial.pop()
-            if emitted is not None:
-                break
-        if emitted is None:
-            window += _too_long(tokenizer, planner, t, max_length, window, out, long_turns)
-            pending.pop(0)
-        else:
-            out.squeezed_windows += squeeze is not None
-            pending = [p for p in pending if p not in emitted]
-            window += 1
-    return out
+            for end in range(len(chosen), 0, -1):
+                if self.emit(start, chosen[:end], squeeze):
+                    self.out.squeezed_windows += squeeze is not None
+                    return chosen[:end]
+        return None
 
-
-#: A cut turn must keep at least this share of max_length supervised, or it is dropped after all.
-MIN_TRUNCATED_SHARE = 0.125
-
-
-def _too_long(tokenizer, planner: Planner, t: int, max_length: int, window: int, out: EpisodeExamples, long_turns: str) -> bool:
-    """Drop target ``t`` as ``too_long``, or supervise its first part; True when a window was emitted."""
-    if long_turns == "truncate" and _emit_truncated(tokenizer, planner, t, max_length, window, out):
-        return True
-    out.dropped["too_long"] += 1
-    return False
-
-
-def _emit_truncated(tokenizer, planner: Planner, t: int, max_length: int, window: int, out: EpisodeExamples) -> bool:
-    """Supervise the first part of target ``t``, longer than a window: ids cut at ``max_length``.
-
-    The window holds the head and the nearest turn boundary before ``t``, its context squeezed
-    as far as it takes; the attempt that supervises the most tokens wins, if that is at least
-    ``MIN_TRUNCATED_SHARE`` of ``max_length``. The turn's end (and end-of-turn token) is not trained.
-    """
-    start = _starts(planner, t, 0)[-1]
-    best = None
-    for squeeze in (None, *SQUEEZE_LEVELS):
-        messages, index = planner.window_messages(start, t, squeeze, t)
-        local = index.index(t)
-        outcome = planner.rendered.outcome(tokenizer, messages, index, [local]) if planner.rendered else None
-        if outcome is None:
-            outcome = render_conversation(tokenizer, messages, planner.conv.tools or None, [local])
-        main = [ex for ex in outcome.examples if local in ex.turns]
-        if not main:
+    def emit(self, start: int, targets: list[int], squeeze: int | None = None) -> bool:
+        """Render one window from message ``start`` through ``targets``; False (nothing kept) when it is too long."""
+        messages, index = self.planner.window_messages(start, targets[-1], squeeze, targets[0])
+        local = [index.index(t) for t in targets]
+        outcome = self._render(messages, index, local)
+        if any(ex.num_tokens > self.max_length for ex in outcome.examples if not set(ex.turns) <= set(outcome.fallback_turns)):
             return False
-        kept = sum(main[0].mask[:max_length])
-        if best is None or kept > best[0]:
-            best = (kept, main[0], messages, local in outcome.fallback_turns)
-        if main[0].num_tokens <= max_length:
-            break
-    kept, example, messages, fallback = best
-    if kept < max_length * MIN_TRUNCATED_SHARE:
-        return False
-    cut = _cut(tokenizer, example, max_length)
-    shown = messages if not fallback else messages[: local + 1]
-    out.examples.append(Example(cut, window, tuple(shown), (t,), fallback, truncated=cut.num_tokens < example.num_tokens))
-    out.truncated_turns += cut.num_tokens < example.num_tokens
-    return True
+        for ex in outcome.examples:
+            turns = tuple(index[i] for i in ex.turns)
+            fallback = set(ex.turns) <= set(outcome.fallback_turns)
+            if ex.num_tokens > self.max_length:
+                self.out.dropped["too_long"] += len(turns)
+                continue
+            shown = messages if not fallback else messages[: ex.turns[0] + 1]
+            self.out.examples.append(Example(ex, self.window, tuple(shown), turns, fallback))
+        self.out.fallback_turns += len(outcome.fallback_turns)
+        for reason in outcome.failed.values():
+            self.out.dropped[reason.split(":")[0]] += 1
+        self.window += 1
+        return True
+
+    def too_long(self, t: int, long_turns: str) -> None:
+        """Drop target ``t`` as ``too_long``, or with ``long_turns="truncate"`` supervise its first part."""
+        if long_turns == "truncate" and self.truncated(t):
+            self.window += 1
+            return
+        self.out.dropped["too_long"] += 1
+
+    def truncated(self, t: int) -> bool:
+        """Supervise the first part of target ``t``, longer than a window: ids cut at ``max_length``.
+
+        The window holds the head and the nearest turn boundary before ``t``, its context squeezed
+        as far as it takes; the attempt that supervises the most tokens wins, if that is at least
+        ``MIN_TRUNCATED_SHARE`` of ``max_length``. The turn's end (and end-of-turn token) is not trained.
+        """
+        start = _starts(self.planner, t, 0)[-1]
+        best = None
+        for squeeze in (None, *SQUEEZE_LEVELS):
+            messages, index = self.planner.window_messages(start, t, squeeze, t)
+            local = index.index(t)
+            outcome = self._render(messages, index, [local])
+            main = [ex for ex in outcome.examples if local in ex.turns]
+            if not main:
+                return False
+            kept = sum(main[0].mask[: self.max_length])
+            if best is None or kept > best[0]:
+                best = (kept, main[0], messages, local in outcome.fallback_turns)
+            if main[0].num_tokens <= self.max_length:
+                break
+        kept, example, messages, fallback = best
+        if kept < self.max_length * MIN_TRUNCATED_SHARE:
+            return False
+        cut = _cut(self.tokenizer, example, self.max_length)
+        shown = messages if not fallback else messages[: local + 1]
+        was_cut = cut.num_tokens < example.num_tokens
+        self.out.examples.append(Example(cut, self.window, tuple(shown), (t,), fallback, truncated=was_cut))
+        self.out.truncated_turns += was_cut
+        return True
+
+    def _render(self, messages, index: list[int], local: list[int]):
+        """The window rendered from the Episode's pieces where it rendered once, else the prefix-diff way."""
+        outcome = self.planner.rendered.outcome(self.tokenizer, messages, index, local) if self.planner.rendered else None
+        if outcome is None:
+            outcome = render_conversation(self.tokenizer, messages, self.planner.conv.tools or None, local)
+        return outcome
 
 
 def _cut(tokenizer, example: RenderedExample, max_length: int) -> RenderedExample:
@@ -278,34 +242,6 @@ def _starts(planner: Planner, t: int, budget: int) -> list[int]:
     return [widest] if widest == minimal else [widest, minimal]
 
 
-def _emit(
-    tokenizer, planner: Planner, start: int, targets: list[int], max_length: int, window: int, out: EpisodeExamples,
-    squeeze: int | None = None,
-) -> bool:
-    """Render one window; on success record its examples and failed turns and return True."""
-    messages, index = planner.window_messages(start, targets[-1], squeeze, targets[0])
-    local = [index.index(t) for t in targets]
-    outcome = None
-    if planner.rendered is not None:
-        outcome = planner.rendered.outcome(tokenizer, messages, index, local)
-    if outcome is None:
-        outcome = render_conversation(tokenizer, messages, planner.conv.tools or None, local)
-    if any(ex.num_tokens > max_length for ex in outcome.examples if not set(ex.turns) <= set(outcome.fallback_turns)):
-        return False
-    for ex in outcome.examples:
-        turns = tuple(index[i] for i in ex.turns)
-        fallback = set(ex.turns) <= set(outcome.fallback_turns)
-        if ex.num_tokens > max_length:
-            out.dropped["too_long"] += len(turns)
-            continue
-        shown = messages if not fallback else messages[: ex.turns[0] + 1]
-        out.examples.append(Example(ex, window, tuple(shown), turns, fallback))
-    out.fallback_turns += len(outcome.fallback_turns)
-    for reason in outcome.failed.values():
-        out.dropped[reason.split(":")[0]] += 1
-    return True
-
-
 def per_turn(
     tokenizer, conv: Conversation, max_length: int, history: int, planner: Planner, fit: bool = False
 ) -> EpisodeExamples:
@@ -324,7 +260,7 @@ def per_turn(
             starts = fitting[:3] if fitting else starts[-1:]
         else:
             starts = starts[:1]
-        if planner.cum[t + 1] - planner.cum[starts[0]] + planner.base > max_length * 1.2:
+        if planner.cum[t + 1] - planner.cum[starts[0]] + planner.base > max_length * PER_TURN_SLACK:
             out.dropped["too_long"] += 1
             continue
         for k, start in enumerate(starts):
@@ -347,60 +283,3 @@ def _emit_turn(tokenizer, conv: Conversation, start: int, t: int, n: int, max_le
     for reason in outcome.failed.values():
         out.dropped[reason.split(":")[0]] += 1
     return True
-
-
-def squeeze_message(m: dict[str, Any], limit: int) -> dict[str, Any]:
-    """A context message with every long text (content, tool-call string arguments) clipped to ``limit``."""
-    out = dict(m)
-    if isinstance(m.get("content"), str):
-        out["content"] = clip_text(m["content"], limit)[0]
-    if m.get("tool_calls"):
-        calls = []
-        for call in m["tool_calls"]:
-            fn = dict(call.get("function", {}))
-            args = fn.get("arguments")
-            if isinstance(args, dict):
-                fn["arguments"] = {k: clip_text(v, limit)[0] if isinstance(v, str) else v for k, v in args.items()}
-            calls.append({**call, "function": fn})
-        out["tool_calls"] = calls
-    return out
-
-
-def _message_text(m: dict[str, Any]) -> str:
-    parts = [m.get("content") or "", m.get("reasoning_content") or ""]
-    for call in m.get("tool_calls") or []:
-        fn = call.get("function", {})
-        parts.append(f'{{"name": "{fn.get("name")}", "arguments": {_json(fn.get("arguments"))}}}')
-    return "\n".join(p for p in parts if p)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _token_lengths(tokenizer, texts: list[str]) -> list[int]:
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
-
-
-def _per_message_overhead(tokenizer) -> int:
-    """Template tokens around one message (role header, end-of-turn), measured on a tiny conversation."""
-    short = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
-    try:
-        one, two = _token_lengths(tokenizer, [apply_template(tokenizer, short[:1], None), apply_template(tokenizer, short, None)])
-    except Exception:
-        return 8
-    return max(2, two - one)
-
-
-def _head_cost(tokenizer, conv: Conversation) -> int:
-    """Tokens of the system prompt and tool definitions as the template renders them."""
-    probe = [{"role": "user", "content": "a"}]
-    try:
-        with_head = apply_template(tokenizer, conv.with_system(probe), conv.tools or None)
-        bare = apply_template(tokenizer, probe, None)
-    except Exception:
-        return 0
-    head, body = _token_lengths(tokenizer, [with_head, bare])
-    return max(0, head - body)
