@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tracetune.cli.defaults import DefaultsInHelp
+
 if TYPE_CHECKING:
     from tracetune.prepare.summary import PrepareSummary
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("prepare")
+    @app.command("prepare", cls=DefaultsInHelp)
     def prepare_cmd(
         traces: list[str] = typer.Argument(..., help="Session files or folders (read-only), or hf://datasets/OWNER/NAME."),
         student: str = typer.Option(..., "--student", help="Model id or local folder (its tokenizer and chat template)."),
@@ -25,18 +27,18 @@ def register(app: typer.Typer) -> None:
         chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Template override: 'tool-aware', a shipped name ('chatml_tools', 'generic_tools') or a .jinja file."),
         template: Optional[str] = typer.Option(None, "--template", help="'tool-aware': the shipped tool-calling template that fits the student (same as --chat-template tool-aware)."),
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt text, or a file holding it."),
-        max_length: int = typer.Option(4096, "--max-length", help="Longest example in tokens."),
-        strategy: str = typer.Option("trajectory", "--strategy", help="'trajectory' (windowed) or 'per-turn'."),
-        per_turn_history: int = typer.Option(18, "--per-turn-history", help="per-turn: history messages kept (0: all)."),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Longest example in tokens ({prepare.max_length})."),
+        strategy: Optional[str] = typer.Option(None, "--strategy", help="'trajectory' (windowed) or 'per-turn' ({prepare.strategy})."),
+        per_turn_history: Optional[int] = typer.Option(None, "--per-turn-history", help="per-turn: history messages kept (0: all; {prepare.per_turn_history})."),
         per_turn_fit: bool = typer.Option(False, "--per-turn-fit", help="per-turn: cut old history until it fits instead of dropping."),
-        eval_fraction: float = typer.Option(0.1, "--eval-fraction", help="Share of sessions held out (whole session families)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the split."),
-        clip: Optional[int] = typer.Option(8000, "--clip-tool-results", help="Clip tool results to this many characters (0: never)."),
+        eval_fraction: Optional[float] = typer.Option(None, "--eval-fraction", help="Share of sessions held out, whole session families ({prepare.eval_fraction})."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the split ({prepare.seed})."),
+        clip: Optional[int] = typer.Option(None, "--clip-tool-results", help="Clip tool results to this many characters (0: never; {prepare.clip_tool_result_chars})."),
         reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning", help="Render and train on the teacher's reasoning."),
         teacher: list[str] = typer.Option([], "--teacher", help="Only supervise turns of this teacher model (repeatable, 'prov/*')."),
         keep_failed: bool = typer.Option(False, "--keep-failed-turns", help="Keep aborted/errored turns as context."),
         tools_file: Optional[Path] = typer.Option(None, "--tools-file", help="JSON tool definitions to add or replace."),
-        long_turns: str = typer.Option("drop", "--long-turns", help="A turn longer than a window: 'drop' it, or 'truncate' (supervise its first part)."),
+        long_turns: Optional[str] = typer.Option(None, "--long-turns", help="A turn longer than a window: 'drop' it, or 'truncate' (supervise its first part; {prepare.long_turns})."),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes scanning and rendering (default: the machine's cores); the output is the same for any number."),
     ) -> None:
         """Redact, split by session family, render with the student's template, mask, window, write."""
@@ -52,22 +54,21 @@ def register(app: typer.Typer) -> None:
         if template and chat_template and template != chat_template:
             raise TracetuneError("--template and --chat-template name different templates", hint="pass one of them")
         try:
+            given = {"max_length": max_length, "strategy": strategy, "per_turn_history": per_turn_history,
+                     "eval_fraction": eval_fraction, "seed": seed, "long_turns": long_turns, "clip_tool_result_chars": clip}
+            chosen = {k: v for k, v in given.items() if v is not None}  # the rest: PrepareConfig's defaults
+            if clip == 0:
+                chosen["clip_tool_result_chars"] = None
             config = PrepareConfig(
                 student=student,
                 chat_template=template or chat_template,
                 system_prompt=system_prompt,
-                max_length=max_length,
-                strategy=strategy,  # type: ignore[arg-type]
-                per_turn_history=per_turn_history,
                 per_turn_fit=per_turn_fit,
-                eval_fraction=eval_fraction,
-                seed=seed,
-                clip_tool_result_chars=clip or None,
                 include_reasoning=reasoning,
                 teacher_models=teacher,
                 drop_failed_turns=not keep_failed,
                 tools_file=str(tools_file) if tools_file else None,
-                long_turns=long_turns,  # type: ignore[arg-type]
+                **chosen,
             )
         except ValidationError as exc:
             bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

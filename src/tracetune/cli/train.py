@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tracetune.cli.defaults import DefaultsInHelp
+
 
 def _csv(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -31,33 +33,33 @@ def _bf16(value: Optional[str]):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
+    @app.command("train", cls=DefaultsInHelp)
     def train_cmd(
         dataset: Path = typer.Argument(..., help="Output folder of `tracetune prepare` (holds dataset/)."),
         out: Path = typer.Option(..., "--out", help="Run folder: adapter/, checkpoints/, metrics.json, trackio/."),
         model: Optional[str] = typer.Option(None, "--model", help="Student model id or local folder."),
         config: Optional[Path] = typer.Option(None, "--config", help="TOML with a [train] table (flags override it)."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
-        learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Peak learning rate (2e-4)."),
-        lr_scheduler_type: Optional[str] = typer.Option(None, "--lr-scheduler-type", help="Learning-rate schedule (cosine)."),
-        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank (16)."),
+        learning_rate: Optional[float] = typer.Option(None, "--learning-rate", help="Peak learning rate ({train.learning_rate})."),
+        lr_scheduler_type: Optional[str] = typer.Option(None, "--lr-scheduler-type", help="Learning-rate schedule ({train.lr_scheduler_type})."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank ({train.lora_r})."),
         lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha (2 x rank)."),
-        lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout (0.05)."),
+        lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout ({train.lora_dropout})."),
         target_modules: Optional[str] = typer.Option(None, "--target-modules", help="Comma-separated module names (default: automatic)."),
         modules_to_save: Optional[str] = typer.Option(None, "--modules-to-save", help="Comma-separated modules trained in full, e.g. lm_head,model.norm."),
-        num_train_epochs: Optional[float] = typer.Option(None, "--num-train-epochs", help="Passes over the training split (1)."),
+        num_train_epochs: Optional[float] = typer.Option(None, "--num-train-epochs", help="Passes over the training split ({train.num_train_epochs})."),
         max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps; overrides --num-train-epochs."),
-        per_device_train_batch_size: Optional[int] = typer.Option(None, "--per-device-train-batch-size", help="Sequences per device per step (1)."),
-        gradient_accumulation_steps: Optional[int] = typer.Option(None, "--gradient-accumulation-steps", help="Forward passes per optimizer step (4)."),
-        max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sequence (4096)."),
+        per_device_train_batch_size: Optional[int] = typer.Option(None, "--per-device-train-batch-size", help="Sequences per device per step ({train.per_device_train_batch_size})."),
+        gradient_accumulation_steps: Optional[int] = typer.Option(None, "--gradient-accumulation-steps", help="Forward passes per optimizer step ({train.gradient_accumulation_steps})."),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per sequence ({train.max_length})."),
         packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack examples into full rows (documents kept apart)."),
         padding_free: Optional[bool] = typer.Option(None, "--padding-free/--no-padding-free", help="One unpadded row per batch."),
         gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."),
         bf16: Optional[str] = typer.Option(None, "--bf16", help="auto | true | false (auto: where the GPU supports it)."),
         load_in_4bit: Optional[bool] = typer.Option(None, "--load-in-4bit/--no-load-in-4bit", help="QLoRA (CUDA + the 'quant' extra)."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Seed (0)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Seed ({train.seed})."),
         eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N steps (default: before and after)."),
-        save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps (50)."),
+        save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps ({train.save_steps})."),
         report_to: Optional[str] = typer.Option(None, "--report-to", help="trackio (local) | none."),
         trackio_space_id: Optional[str] = typer.Option(None, "--trackio-space-id", help="Hosted Trackio dashboard (network)."),
         save_merged: Optional[bool] = typer.Option(None, "--save-merged/--no-save-merged", help="Also write OUT/merged."),
