@@ -131,6 +131,24 @@ def test_messages_only_dataset_is_read_and_flagged_lossy(tmp_path):
     assert data["warnings"][LOSSY] == 3 and data["assistant_turns"] == 6
 
 
+def test_prepare_says_a_messages_only_dataset_is_lossy(tmp_path, tiny_student):
+    from datasets import Dataset
+
+    from tracetune.prepare.config import PrepareConfig
+    from tracetune.prepare.notes import prepare_notes
+    from tracetune.prepare.stage import prepare
+
+    rows = [{"messages": [{"role": "user", "content": f"task {i}"}, {"role": "assistant", "content": f"done {i}"}]}
+            for i in range(4)]
+    Dataset.from_list(rows).to_parquet(str(tmp_path / "m.parquet"))
+    result = prepare(PrepareConfig(student=str(tiny_student), eval_fraction=0.25), [tmp_path / "m.parquet"], tmp_path / "out")
+    assert result.stats.read.warnings_by_kind[LOSSY] == 4
+    (note,) = [n for n in prepare_notes(result.stats) if "lossy" in n]
+    assert note.startswith("4 sessions were read from a dataset's `messages` column only") and "`trace` column" in note
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert 'id="lossy"' in html and f"{LOSSY} 4" in html
+
+
 def test_mixed_rows_hostile_names_and_foreign_shards(tmp_path):
     from datasets import Dataset
 

@@ -13,6 +13,7 @@ from collections import Counter
 
 from tracetune.prepare.summary import FileError, PrepareSummary, SessionSummary
 
+LOSSY = "lossy_messages_source"  # the reader warning of a messages-only dataset row (readers.datasets_source)
 MAX_FILES = 5  # skipped files named one per line; the rest counted
 
 FIXES = {
@@ -29,6 +30,11 @@ FIXES = {
 def prepare_notes(stats: PrepareSummary) -> list[str]:
     """Skipped files, then dropped turns by agent and reason with the fix, then the stage's other warnings."""
     lines = _skipped_files(stats.read.file_errors)
+    lossy = stats.read.warnings_by_kind.get(LOSSY, 0)
+    if lossy:
+        lines.append(f"{lossy:,} sessions were read from a dataset's `messages` column only (lossy: that conversion "
+                     "already dropped what the raw trace held, such as branches, compactions and exact tool results); "
+                     "give the dataset's `trace` column, or the session files, to read them exactly")
     max_length = stats.max_length
     explained: set[str] = set()  # agents whose too_long line already names their prefix
     for agent, targets, reason, count, prefix in _drops_by_agent(stats.sessions):
