@@ -3,7 +3,8 @@
 The state of a submitted job lives in ``RUN_DIR/remote_job.json`` (job id,
 repo, plan hash; never a secret), so rerunning ``tracetune run --on hf-jobs``
 reattaches to a job that is still running instead of starting another.
-Following tolerates transient network and 5xx errors up to a limit.
+Following uses huggingface_hub's own wait and log stream, and tolerates
+transient network and 5xx errors up to a limit.
 """
 
 from __future__ import annotations
@@ -92,12 +93,28 @@ def follow(
     on_stage: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Stream new log lines and stage changes until the job ends; returns the final stage."""
-    errors, seen_lines, stage = 0, 0, None
+    """Report the job's stages and stream its log lines until it ends; returns the final stage.
+
+    huggingface_hub does the waiting and the streaming: ``wait_for_job`` until the job runs,
+    then ``fetch_job_logs(follow=True)``, which holds one connection open and receives each
+    line once (it reconnects by itself while the job runs). A transient error (network, 5xx,
+    429) opens the stream again, and the lines already shown are skipped.
+    """
+    errors, shown, stage = 0, 0, None
+    ids = {"job_id": state.job_id, "namespace": state.namespace}
     while True:
         try:
-            info = api.inspect_job(job_id=state.job_id, namespace=state.namespace)
-            lines = list(api.fetch_job_logs(job_id=state.job_id, namespace=state.namespace))
+            info = api.wait_for_job(**ids, stages=["RUNNING"], poll_interval=poll_seconds)
+            if info.status.stage != stage:
+                stage = info.status.stage
+                on_stage(stage)
+            finished = stage in TERMINAL
+            for k, line in enumerate(api.fetch_job_logs(**ids, follow=not finished)):
+                if k >= shown:
+                    on_log(line)
+                    shown = k + 1
+            if finished:
+                return stage
         except Exception as exc:
             if not _transient(exc):
                 raise
@@ -108,17 +125,6 @@ def follow(
                     hint="rerun the same command later: it reattaches to the job",
                 ) from exc
             sleep(min(poll_seconds * 2**errors, 300))
-            continue
-        errors = 0
-        for line in lines[seen_lines:]:
-            on_log(line)
-        seen_lines = max(seen_lines, len(lines))
-        if info.status.stage != stage:
-            stage = info.status.stage
-            on_stage(stage)
-        if stage in TERMINAL:
-            return stage
-        sleep(poll_seconds)
 
 
 def reattachable(api: Any, state: JobState | None) -> str | None:
