@@ -77,6 +77,7 @@ def _read(path: Path) -> Any:
 
 
 def load_artifacts(run_dir: Path) -> RunArtifacts:
+    """The JSON artifacts of ``run_dir`` (manifest, stats, selection, eval results, variant metrics)."""
     art = RunArtifacts(run_dir=run_dir)
     for attr, rel in ARTIFACT_FILES.items():
         setattr(art, attr, _read(run_dir / rel))
@@ -135,6 +136,7 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def base_model_of(art: RunArtifacts) -> str:
+    """The student's base model as the run config names it, or ``unknown``."""
     student = art.manifest.get("config", {}).get("student", {})
     return str(student.get("model") or "unknown")
 
@@ -153,6 +155,7 @@ def hub_datasets(art: RunArtifacts) -> list[str]:
 
 
 def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
+    """The card's ``ModelCardData`` header: base model, license, datasets, tags and the tuned model's scores."""
     from huggingface_hub import EvalResult, ModelCardData
 
     base = base_model_of(art)
@@ -183,6 +186,7 @@ def card_metadata(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> Any:
 
 
 def render_body(art: RunArtifacts, scores: dict[str, dict[str, Any]]) -> str:
+    """The card's Markdown body, rendered from the run's artifacts and ``scores``."""
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)

@@ -75,6 +75,7 @@ class Message:
 
     @property
     def is_target(self) -> bool:
+        """Whether this is an assistant message to train on."""
         return self.role == "assistant" and self.trainable
 
 
@@ -87,6 +88,7 @@ class ToolSpec:
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
     def to_openai(self) -> dict[str, Any]:
+        """This tool as an OpenAI ``function`` tool definition."""
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
@@ -105,10 +107,12 @@ class Episode:
 
     @property
     def target_indices(self) -> tuple[int, ...]:
+        """Indices of the messages to train on."""
         return tuple(i for i, m in enumerate(self.messages) if m.is_target)
 
     @property
     def assistant_count(self) -> int:
+        """How many assistant messages the episode holds, targets or not."""
         return sum(1 for m in self.messages if m.role == "assistant")
 
     def context_for(self, index: int) -> tuple[Message, ...]:
@@ -189,4 +193,5 @@ class Session:
 
     @property
     def trainable_turns(self) -> int:
+        """How many assistant turns of the session's episodes are trained on."""
         return sum(len(ep.target_indices) for ep in self.episodes)

@@ -23,11 +23,13 @@ from tracetune.conversation.types import Episode, Message, Session, ToolCall, To
 
 
 def tool_call_to_wire(call: ToolCall, arguments_as_string: bool = False) -> dict[str, Any]:
+    """``call`` in the OpenAI tool call shape, its arguments a dict or a JSON string."""
     args: Any = json.dumps(call.arguments, ensure_ascii=False) if arguments_as_string else call.arguments
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": args}}
 
 
 def message_to_wire(message: Message, *, include_reasoning: bool = True, include_meta: bool = True) -> dict[str, Any]:
+    """``message`` in the wire shape, with reasoning and tracetune's meta unless turned off."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
         out["tool_calls"] = [tool_call_to_wire(c) for c in message.tool_calls]
@@ -71,6 +73,7 @@ def episode_to_wire(
     include_reasoning: bool = True,
     include_meta: bool = True,
 ) -> dict[str, Any]:
+    """The ``messages`` + ``tools`` record of ``episode``; ``system_prompt`` leads unless a system message already does."""
     messages = [message_to_wire(m, include_reasoning=include_reasoning, include_meta=include_meta) for m in episode.messages]
     if system_prompt and not (messages and messages[0]["role"] == "system"):
         messages.insert(0, {"role": "system", "content": system_prompt})
@@ -84,6 +87,7 @@ def episode_to_wire(
 
 
 def session_to_records(session: Session, **kwargs: Any) -> list[dict[str, Any]]:
+    """One wire record per episode of ``session``, its meta naming the session, agent and source."""
     tools = kwargs.pop("tools", session.tools)
     system_prompt = kwargs.pop("system_prompt", session.system_prompt)
     records = []
@@ -154,6 +158,7 @@ IMAGE_PLACEHOLDER = "[image]"
 
 
 def tool_from_wire(raw: dict[str, Any]) -> ToolSpec:
+    """The ``ToolSpec`` of an OpenAI tool definition (or a bare function); ``WireError`` without a name."""
     fn = raw.get("function", raw)
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise WireError("a tool needs a function with a name")

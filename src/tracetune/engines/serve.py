@@ -91,13 +91,16 @@ class TransformersServer:
 
     @property
     def base_url(self) -> str:
+        """The server's OpenAI-compatible API root (``http://HOST:PORT/v1``)."""
         return f"http://{self.host}:{self.port}/v1"
 
     @property
     def model_name(self) -> str:
+        """The model name clients ask for."""
         return self.name
 
     def start(self) -> "TransformersServer":
+        """Start ``transformers serve`` offline on a free port and wait until it lists the model."""
         require_serving()
         self.port = self.port or free_port(self.host)
         self._scratch = Path(tempfile.mkdtemp(prefix="tracetune-serve-"))
@@ -141,6 +144,7 @@ class TransformersServer:
         return self._proc is not None and self._proc.poll() is None
 
     def log_tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines of the server log, or ``(no log)``."""
         if not self.log_path or not self.log_path.exists():
             return "(no log)"
         return "\n".join(self.log_path.read_text("utf-8", errors="replace").splitlines()[-lines:])

@@ -37,6 +37,7 @@ _BY_KEY = {m.key: m for m in METRICS}
 
 
 def overall(answers: list[ModelAnswer], seed: int) -> dict[str, Estimate]:
+    """Every metric in ``METRICS`` estimated over all ``answers``."""
     return {m.key: estimate([m.value(a) for a in answers], seed=seed) for m in METRICS}
 
 
@@ -46,6 +47,7 @@ def teacher_group(answer: ModelAnswer) -> str:
 
 
 def per_tool(answers: list[ModelAnswer], seed: int) -> dict[str, dict[str, Estimate]]:
+    """The per-tool metrics for each teacher group (tool name, ``(reply)``, ``(stop)``), largest group first."""
     groups: dict[str, list[ModelAnswer]] = {}
     for a in answers:
         groups.setdefault(teacher_group(a), []).append(a)
@@ -61,10 +63,12 @@ def comparison(base: list[ModelAnswer], tuned: list[ModelAnswer], seed: int) -> 
 
 
 def parse_errors(answers: list[ModelAnswer]) -> dict[str, int]:
+    """How often each parse error kind occurs in ``answers``, most common first."""
     return dict(Counter(a.score.parse_error for a in answers if a.score.parse_error).most_common())
 
 
 def token_counts(answers: list[ModelAnswer]) -> dict[str, float]:
+    """Mean prompt and completion tokens per answer."""
     n = max(1, len(answers))
     return {
         "mean_prompt_tokens": sum(a.generation.prompt_tokens for a in answers) / n,

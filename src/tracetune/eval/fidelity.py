@@ -49,6 +49,7 @@ class Sample:
     omitted: int = 0  # messages left out of a windowed context (0: the exact context)
 
     def request(self, config: EvalConfig) -> GenerationRequest:
+        """The generation request for this sample, with the generation settings of ``config``."""
         return GenerationRequest(
             messages=self.messages, tools=[t.to_openai() for t in self.tools],
             max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
@@ -101,6 +102,7 @@ def read_episodes(path: Path, stats: SamplingStats) -> list[tuple[Any, tuple[Too
 
 
 def build_candidates(episodes: Sequence[tuple[Any, tuple[ToolSpec, ...], str | None]]) -> list[Sample]:
+    """One ``Sample`` per target assistant turn, its context being the messages before it."""
     samples = []
     for episode, tools, system in episodes:
         head = [{"role": "system", "content": system}] if system else []
@@ -180,6 +182,7 @@ def complete_message(gen: Generation) -> tuple[Message | None, str | None]:
 
 def answer(backend: Backend, samples: Sequence[Sample], config: EvalConfig, chunk: int,
            progress: Progress | None = None, role: str = "") -> list[ModelAnswer]:
+    """``backend``'s scored answer to each of ``samples``, asked ``chunk`` requests at a time."""
     answers: list[ModelAnswer] = []
     for start in range(0, len(samples), chunk):
         part = samples[start: start + chunk]

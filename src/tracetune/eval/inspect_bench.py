@@ -41,6 +41,7 @@ class BenchmarkResult:
     log: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """This result as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -46,6 +46,7 @@ class ParseResult:
 
     @property
     def ok(self) -> bool:
+        """Whether a message was parsed."""
         return self.message is not None
 
 

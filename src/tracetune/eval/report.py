@@ -48,6 +48,7 @@ def describe_action(message: Message | None, parse_error: str | None = None, lim
 
 
 def sample_record(sample: Sample, answers: dict[str, ModelAnswer]) -> dict[str, Any]:
+    """One sample for ``results.json``: its context size, the teacher's message, each model's output and score."""
     return {
         "id": sample.id,
         "episode_id": sample.episode_id,
@@ -73,6 +74,7 @@ def sample_record(sample: Sample, answers: dict[str, ModelAnswer]) -> dict[str, 
 
 
 def fidelity_section(run: FidelityRun, seed: int) -> dict[str, Any]:
+    """The ``fidelity`` part of ``results.json``: sampling counts, estimates and every sample."""
     stats = run.stats
     records = [sample_record(s, {r: run.answers[r][i] for r in run.answers}) for i, s in enumerate(run.samples)]
     return {
@@ -110,6 +112,7 @@ def headline(fidelity: dict[str, Any] | None, live: dict[str, Any], inspect: lis
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` as JSON to ``path``, atomically."""
     atomic_write_json(path, results, ensure_ascii=False, default=str, end="")
 
 
@@ -129,6 +132,7 @@ def pick_examples(fidelity: dict[str, Any] | None, count: int) -> list[dict[str,
 
 
 def render_html(results: dict[str, Any], examples: int = 6) -> str:
+    """The HTML report of ``results``, with up to ``examples`` example samples."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("tracetune.eval", "templates"), autoescape=select_autoescape(["html", "jinja"]))

@@ -137,6 +137,7 @@ def _probe(path: str | None) -> str | None:
 
 
 def unusable_hint(problem: str) -> str:
+    """What to do about ``problem`` (why bubblewrap cannot be used): install it, or allow user namespaces."""
     if "not installed" in problem:
         return INSTALL_HINT
     return ("bubblewrap needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 "

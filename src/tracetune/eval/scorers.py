@@ -49,11 +49,13 @@ class TurnScore:
 
     @property
     def valid_call(self) -> bool | None:
+        """Whether the student's calls name known tools with valid arguments; None when it called none."""
         if self.known_tool is None:
             return None
         return bool(self.known_tool and self.schema_valid)
 
     def to_dict(self) -> dict[str, Any]:
+        """This score as a JSON-ready dict, ``valid_call`` included."""
         out = asdict(self)
         out["schema_errors"] = list(self.schema_errors)
         out["valid_call"] = self.valid_call
@@ -61,12 +63,14 @@ class TurnScore:
 
 
 def action_type(message: Message) -> ActionType:
+    """What ``message`` does: ``tool_call``, ``reply`` (text) or ``stop`` (nothing)."""
     if message.tool_calls:
         return "tool_call"
     return "reply" if message.content.strip() else "stop"
 
 
 def normalise_text(text: str) -> str:
+    """``text`` with each run of whitespace made one space, and stripped."""
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -79,6 +83,7 @@ def text_similarity(a: str, b: str) -> float:
 
 
 def normalise_path(value: str) -> str:
+    """``value`` as a normalised POSIX path, without a leading ``./``."""
     value = value.strip()
     if not value:
         return value
@@ -87,11 +92,13 @@ def normalise_path(value: str) -> str:
 
 
 def is_path_key(key: str) -> bool:
+    """Whether the argument ``key`` holds a path (a known path key, or one ending in ``path``)."""
     lowered = key.lower()
     return lowered in PATH_KEYS or lowered.endswith("path")
 
 
 def value_agreement(key: str, teacher: Any, student: Any) -> float:
+    """How far the student's value agrees with the teacher's, from 0 to 1 (paths must match exactly)."""
     if isinstance(teacher, str) and isinstance(student, str):
         if is_path_key(key):
             return float(normalise_path(teacher) == normalise_path(student))

@@ -42,6 +42,7 @@ def evaluate(
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> EvalResult:
+    """Score the configured models (base, tuned) on the prepared eval split; write ``results.json`` and ``report.html``."""
     say = log or (lambda _msg: None)
     prepared, out = Path(prepared_dir), Path(out_dir)
     adapter = Path(adapter_dir) if adapter_dir else None

@@ -25,15 +25,18 @@ class Estimate:
     method: str  # "wilson", "bootstrap" or "none"
 
     def to_dict(self) -> dict:
+        """This estimate as a dict."""
         return asdict(self)
 
     def fmt(self, digits: int = 2) -> str:
+        """``mean [low, high] (n=N)`` with ``digits`` decimals, or ``- (n=N)`` when there is no mean."""
         if self.mean is None:
             return f"- (n={self.n})"
         return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}] (n={self.n})"
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for ``successes`` out of ``n``; (0, 1) when ``n`` is 0."""
     if n == 0:
         return 0.0, 1.0
     p = successes / n
@@ -46,6 +49,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def rate(values: Iterable[bool | None]) -> Estimate:
+    """The share of true values with its Wilson interval; None values are left out."""
     kept = [bool(v) for v in values if v is not None]
     if not kept:
         return Estimate(None, None, None, 0, "none")
@@ -55,6 +59,7 @@ def rate(values: Iterable[bool | None]) -> Estimate:
 
 
 def bootstrap_mean(values: Iterable[float | None], seed: int = 0, resamples: int = 1000) -> Estimate:
+    """The mean of the values with a seeded percentile bootstrap interval; None values are left out."""
     kept = [float(v) for v in values if v is not None]
     n = len(kept)
     if n == 0:

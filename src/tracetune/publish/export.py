@@ -32,6 +32,7 @@ class ExportResult:
 
 
 def check_adapter(adapter_dir: Path) -> None:
+    """Raise ``TracetuneError`` unless ``adapter_dir`` holds a LoRA adapter's config and safetensors weights."""
     missing = [f for f in ADAPTER_FILES if not (adapter_dir / f).is_file()]
     if missing:
         raise TracetuneError(

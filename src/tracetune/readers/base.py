@@ -46,9 +46,11 @@ _BOM = "\ufeff"
 class Reader(Protocol):
     FORMAT: str
 
-    def sniff(self, first_objects: list[dict[str, Any]]) -> bool: ...
+    def sniff(self, first_objects: list[dict[str, Any]]) -> bool:
+        """Whether the first JSON objects of a file look like this reader's format."""
 
-    def read(self, path: Path) -> list[Session]: ...
+    def read(self, path: Path) -> list[Session]:
+        """Every ``Session`` in the file at ``path``; bad content becomes warnings (an unreadable file raises)."""
 
 
 def not_regular(path: Path) -> str | None:
@@ -136,6 +138,7 @@ class WarningSink:
         self.items: list[ReadWarning] = []
 
     def warn(self, kind: WarningKind, message: str, line: int | None = None) -> None:
+        """Record one ``ReadWarning`` of ``kind`` for this file, at ``line`` when known."""
         self.items.append(ReadWarning(kind=kind, message=message, path=self.path, line=line))
 
 

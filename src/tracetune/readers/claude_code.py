@@ -77,6 +77,7 @@ NODE_TYPES = frozenset({"user", "assistant", "system", "progress", "attachment"}
 
 
 def sniff(first_objects: list[dict[str, Any]]) -> bool:
+    """Whether the first objects look like Claude Code entries (tree messages or its meta entries)."""
     for obj in first_objects:
         kind = _type(obj)
         if kind in ("user", "assistant", "system") and "uuid" in obj and "parentUuid" in obj:

@@ -35,6 +35,7 @@ class Node:
 
     @property
     def carries_messages(self) -> bool:
+        """Whether this node yields messages on a path (a user or assistant line, or a compaction boundary)."""
         return self.kind in ("user", "assistant", "boundary")
 
 
@@ -53,11 +54,13 @@ class Converter:
         self._counted: set[str] = set()
 
     def user(self, node: Node) -> tuple[list[Message], list[Message]]:
+        """(tool result messages, other user messages) of the user line ``node``, converted once and cached."""
         if node.uuid not in self._users:
             self._users[node.uuid] = user_messages(node, self)
         return self._users[node.uuid]
 
     def response(self, nodes: tuple[Node, ...]) -> Message:
+        """The one assistant message merged from the lines of a response, converted once and cached."""
         key = tuple(n.uuid for n in nodes)
         if key not in self._responses:
             first = nodes[0]
@@ -84,6 +87,7 @@ def call_names(nodes) -> dict[str, str]:
 
 
 def result_ids(raw: dict[str, Any]) -> list[str]:
+    """The ``tool_use_id`` of each ``tool_result`` block in the user entry ``raw``."""
     content = (raw.get("message") or {}).get("content")
     if not isinstance(content, list):
         return []
@@ -162,6 +166,7 @@ class _PathBuilder:
 
 
 def path_messages(path, on_path, results, spliced, conv: Converter) -> list[Message]:
+    """The messages along ``path``, split responses merged and each tool result right after its call."""
     builder = _PathBuilder(on_path, results, spliced, conv)
     for node in path:
         builder.add(node)
@@ -170,6 +175,7 @@ def path_messages(path, on_path, results, spliced, conv: Converter) -> list[Mess
 
 
 def add_assistant_blocks(resp: _Response, node: Node, conv: Converter, count: bool) -> None:
+    """Add the text, thinking and tool calls of one assistant line to ``resp``; tally ignored blocks when ``count``."""
     sink = conv.sink
     msg = node.raw["message"]
     content = msg.get("content")

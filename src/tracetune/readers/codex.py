@@ -76,6 +76,7 @@ ITEM_TYPES = frozenset({"message", "reasoning", "function_call", "function_call_
 
 
 def sniff(first_objects: list[dict[str, Any]]) -> bool:
+    """Whether the first objects look like a Codex rollout, in the current layout or an older one."""
     for obj in first_objects:
         if _str(obj.get("type")) in ROLLOUT_TYPES and isinstance(obj.get("payload"), dict):
             return True
@@ -86,6 +87,7 @@ def sniff(first_objects: list[dict[str, Any]]) -> bool:
 
 
 def read(path: Path) -> list[Session]:
+    """The one ``Session`` of the Codex rollout at ``path``, its problems as warnings."""
     path = Path(path)
     sink = WarningSink(path)
     lines = list(iter_json_lines(open_text(path), sink))

@@ -25,6 +25,7 @@ class Response:
     calls: list[ToolCall] = field(default_factory=list)
 
     def message(self) -> Message:
+        """The assistant message of this response; an empty one (no text, no calls) is not trainable."""
         content = "\n\n".join(t for t in self.texts if t)
         empty = not content.strip() and not self.calls
         return Message(
@@ -46,12 +47,14 @@ class ItemConverter:
 
     @staticmethod
     def is_output(payload: dict[str, Any]) -> bool:
+        """Whether ``payload`` is something the model produced (assistant text, reasoning or a tool call)."""
         kind = payload.get("type")
         if kind == "message":
             return payload.get("role") == "assistant"
         return kind in ("reasoning", "function_call", "custom_tool_call", "local_shell_call")
 
     def add_output(self, resp: Response, payload: dict[str, Any], line: int) -> None:
+        """Add one output item (text, reasoning or a tool call) to the response being assembled."""
         kind = payload.get("type")
         if kind == "message":
             text, _ = self._text(payload.get("content"), line)
@@ -87,6 +90,7 @@ class ItemConverter:
         return ToolCall(call_id, name, args, arguments_raw=raw)
 
     def input_message(self, payload: dict[str, Any], line: int) -> Message | None:
+        """The user, developer or tool result message of one input item, or None when its role is unknown."""
         kind = payload.get("type")
         if kind == "message":
             role = payload.get("role")

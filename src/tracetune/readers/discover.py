@@ -95,9 +95,11 @@ class ReadResult:
 
     @property
     def warnings(self) -> list[ReadWarning]:
+        """The warnings of every session read, in order."""
         return [w for s in self.sessions for w in s.warnings]
 
     def extend(self, other: "ReadResult") -> None:
+        """Add the sessions, errors, formats and sources of ``other`` to this result."""
         self.sessions.extend(other.sessions)
         self.errors.extend(other.errors)
         self.formats.update(other.formats)
@@ -105,6 +107,7 @@ class ReadResult:
 
 
 def read_file(path: Path, fmt: str | None = None, options: ReadOptions | None = None) -> tuple[str, list[Session]]:
+    """(format name, sessions) of one file, its format detected unless ``fmt`` is given."""
     name = fmt or detect_format(path)
     reader = reader_for(name)
     return name, [_shallow(s) for s in reader.read(path, **(options or ReadOptions()).for_reader(reader))]

@@ -27,6 +27,7 @@ SOURCE_SUFFIXES = tuple(p.removeprefix("*") for p in SESSION_PATTERNS)
 
 
 def is_hub_uri(spec: str | Path) -> bool:
+    """Whether ``spec`` names a Hub dataset (``hf://...``) rather than a local path."""
     return str(spec).startswith(HF_SCHEME)
 
 
@@ -38,11 +39,13 @@ class HubSource:
 
     @property
     def uri(self) -> str:
+        """The ``hf://datasets/...`` address of this source, revision and subfolder included."""
         rev = f"@{self.revision}" if self.revision else ""
         sub = f"/{self.subdir}" if self.subdir else ""
         return f"hf://datasets/{self.repo_id}{rev}{sub}"
 
     def allow_patterns(self) -> list[str]:
+        """Glob patterns of the session files to download, limited to the subfolder if one is set."""
         prefix = f"{self.subdir.strip('/')}/" if self.subdir else ""
         return [f"{prefix}{p}" for p in SESSION_PATTERNS] + [f"{prefix}**/{p}" for p in SESSION_PATTERNS]
 
@@ -59,6 +62,7 @@ class ResolvedSource:
     files: int
 
     def to_dict(self) -> dict[str, object]:
+        """This source as a JSON-ready dict (address, repo, revision, commit and files)."""
         return {
             "uri": self.uri,
             "repo_id": self.repo_id,
@@ -69,6 +73,7 @@ class ResolvedSource:
 
 
 def parse_hub_uri(spec: str) -> HubSource:
+    """The ``HubSource`` an ``hf://datasets/OWNER/NAME[@REV][/SUBDIR]`` address names; ``TracetuneError`` otherwise."""
     match = _URI.match(spec.strip())
     if not match:
         raise TracetuneError(

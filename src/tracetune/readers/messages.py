@@ -44,6 +44,7 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 
 
 def sniff(first_objects: list[dict[str, Any]]) -> bool:
+    """Whether any of the first objects holds a ``messages`` list whose first items have a role."""
     for obj in first_objects:
         msgs = obj.get("messages")
         if isinstance(msgs, list) and all(_has_role(m) for m in msgs[:3]):
@@ -56,6 +57,7 @@ def _has_role(message: Any) -> bool:
 
 
 def read(path: Path) -> list[Session]:
+    """The sessions of a ``messages`` JSONL file (one per line, or per exported Session); never none."""
     path = Path(path)
     sink = WarningSink(path)
     lines = list(iter_json_lines(open_text(path), sink))

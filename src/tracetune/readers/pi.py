@@ -42,6 +42,7 @@ PI_ROLES = {"user", "assistant", "toolResult", "bashExecution", "custom", "hookM
 
 
 def sniff(first_objects: list[dict[str, Any]]) -> bool:
+    """Whether the first objects look like a pi session (a ``session`` header or a pi ``message`` entry)."""
     for obj in first_objects:
         if obj.get("type") == "session":
             return True
@@ -52,6 +53,7 @@ def sniff(first_objects: list[dict[str, Any]]) -> bool:
 
 
 def read(path: Path | str) -> list[Session]:
+    """The one ``Session`` of the pi file at ``path``: an Episode per leaf and compaction segment."""
     path = Path(path)
     text = open_text(path)
     sink = WarningSink(path)

@@ -52,6 +52,7 @@ class Converted:
 
 
 def join_text(parts: list[str]) -> str:
+    """The non-empty ``parts`` joined by newlines."""
     return "\n".join(p for p in parts if p)
 
 
@@ -97,6 +98,7 @@ def bash_execution_text(msg: dict[str, Any]) -> str:
 
 
 def compaction_summary(entry: Entry) -> Message:
+    """The user message pi puts in the context for a compaction entry: its summary in ``<summary>`` tags."""
     text = COMPACTION_SUMMARY_PREFIX + _text(entry.raw.get("summary")) + COMPACTION_SUMMARY_SUFFIX
     return Message(role="user", content=text, origin="compactionSummary", entry_id=entry.id)
 
@@ -166,6 +168,7 @@ def _convert_message(entry: Entry, msg: dict[str, Any], sink: WarningSink, model
 
 
 def message_model(msg: dict[str, Any]) -> str | None:
+    """``provider/model`` of a pi message (just the model without a provider), or None."""
     provider, model = msg.get("provider"), msg.get("model")
     if isinstance(model, str) and model:
         return f"{provider}/{model}" if isinstance(provider, str) and provider else model
@@ -173,6 +176,7 @@ def message_model(msg: dict[str, Any]) -> str | None:
 
 
 def assistant_message(entry: Entry, msg: dict[str, Any], sink: WarningSink, model: str | None) -> Message:
+    """The assistant ``Message`` of a pi entry; untrainable when aborted, failed or empty."""
     content = msg.get("content")
     texts: list[str] = []
     thoughts: list[str] = []
@@ -202,6 +206,7 @@ def assistant_message(entry: Entry, msg: dict[str, Any], sink: WarningSink, mode
 
 
 def untrainable_reason(stop: str | None, text: str, calls: list[ToolCall]) -> UntrainableReason | None:
+    """Why an assistant turn with this stop reason, text and calls cannot be trained on, or None."""
     if stop == "aborted":
         return "aborted"
     if stop == "error":

@@ -43,11 +43,13 @@ class Entry:
 
     @property
     def message(self) -> dict[str, Any] | None:
+        """The entry's ``message`` object, or None when it has none."""
         msg = self.raw.get("message")
         return msg if isinstance(msg, dict) else None
 
     @property
     def role(self) -> str | None:
+        """The role of the entry's message, or None."""
         msg = self.message
         role = msg.get("role") if msg else None
         return role if isinstance(role, str) else None
@@ -63,10 +65,12 @@ class PiTree:
 
     @property
     def leaves(self) -> list[int]:
+        """Positions of the entries with no children."""
         return [e.pos for e in self.entries if not self.children[e.pos]]
 
     @property
     def branch_points(self) -> int:
+        """How many entries have more than one child."""
         return sum(1 for kids in self.children if len(kids) > 1)
 
     def path(self, pos: int) -> list[int]:

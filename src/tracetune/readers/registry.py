@@ -42,6 +42,7 @@ class ReadOptions:
                                  hint=f"choose one of: {', '.join(get_args(SidechainMode))}")
 
     def for_reader(self, module: ModuleType) -> dict[str, Any]:
+        """The keyword arguments of ``read`` for ``module``: only the options it lists in ``OPTIONS``."""
         return {name: getattr(self, name) for name in getattr(module, "OPTIONS", ())}
 
 

@@ -53,6 +53,7 @@ class InspectSummary:
     unreadable: tuple[Unreadable, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        """This summary as a JSON-ready dict: totals, figures by agent, unreadable files."""
         return {
             "total": asdict(self.total),
             "by_agent": {f.agent: asdict(f) for f in self.by_agent},
@@ -65,6 +66,7 @@ def _sorted(counter: Counter) -> dict[str, int]:
 
 
 def figures(agent: str, sessions: list[Session], files: int) -> Figures:
+    """The ``Figures`` of ``sessions`` read from ``files`` files, counted under ``agent``."""
     untrainable: Counter[str] = Counter()
     tools: Counter[str] = Counter()
     models: Counter[str] = Counter()
@@ -104,6 +106,7 @@ def figures(agent: str, sessions: list[Session], files: int) -> Figures:
 
 
 def summarise(result: ReadResult) -> InspectSummary:
+    """Figures for all sessions and for each agent, plus the files that could not be read."""
     agents = sorted({s.agent for s in result.sessions})
     files_by_agent = Counter(s.agent for s in {s.source: s for s in result.sessions}.values())
     by_agent = tuple(

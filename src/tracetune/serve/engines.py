@@ -66,6 +66,7 @@ def vllm_argv(target: ServeTarget, opts: ServeOptions) -> list[str]:
 
 
 def endpoint_of(opts: ServeOptions, port: int | None = None) -> Endpoint:
+    """Where a client on this machine reaches the server (``0.0.0.0`` and ``::`` become ``127.0.0.1``)."""
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     return Endpoint(f"http://{host}:{port or opts.port}/v1", opts.name)
 

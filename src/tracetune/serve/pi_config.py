@@ -42,6 +42,7 @@ class PiConfigResult:
 
     @property
     def command(self) -> str:
+        """The ``pi`` command line that talks to the served model."""
         return f"pi --provider {self.provider} --model {self.model}"
 
 

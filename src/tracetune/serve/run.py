@@ -34,6 +34,7 @@ class Ready:
 
     @property
     def curl(self) -> str:
+        """A ``curl`` command that sends the served model one chat request."""
         return curl_command(self.endpoint)
 
 
@@ -59,12 +60,14 @@ def check_target(target: ServeTarget, opts: ServeOptions) -> list[str]:
 
 
 def curl_command(endpoint: Endpoint) -> str:
+    """A ``curl`` command that asks ``endpoint`` for a short chat completion of ``Hello!``."""
     body = {"model": endpoint.model_name, "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 64}
     return (f"curl -s {endpoint.base_url}/chat/completions -H 'Content-Type: application/json' "
             f"-d {shlex.quote(json.dumps(body))}")
 
 
 def configure_pi(endpoint: Endpoint, target: ServeTarget, pi: PiRequest | None) -> PiConfigResult | None:
+    """Add the endpoint to pi's ``models.json`` when ``--pi`` was given; None otherwise."""
     if pi is None:
         return None
     return add_pi_provider(endpoint.base_url, endpoint.model_name, provider=pi.provider, path=pi.path,

@@ -40,10 +40,12 @@ class SweepResult:
 
     @property
     def winner(self) -> str | None:
+        """The selected variant's name, or None when none was selected."""
         return self.selection.winner
 
     @property
     def winner_dir(self) -> Path | None:
+        """The selected variant's folder, or None when none was selected."""
         return self.out_dir / "variants" / self.winner if self.winner else None
 
 

@@ -27,6 +27,7 @@ class Variant:
         return TrainConfig(**data)
 
     def params(self) -> dict[str, float | int]:
+        """The train config values this variant sets (learning rate, LoRA rank, max length)."""
         return {"learning_rate": self.learning_rate, "lora_r": self.lora_r, "max_length": self.max_length}
 
 
@@ -45,6 +46,7 @@ def format_length(tokens: int) -> str:
 
 
 def variant_name(lr: float, lora_r: int, max_length: int) -> str:
+    """The variant's name, such as ``lr2e-4-r16-len4k``."""
     return f"lr{format_lr(lr)}-r{lora_r}-len{format_length(max_length)}"
 
 

@@ -18,6 +18,7 @@ TMP_MARK = ".tmp-"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 via a temporary file renamed into place, creating parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
@@ -41,6 +42,7 @@ def atomic_write_json(
 
 
 def sha256_file(path: Path) -> str:
+    """The hex SHA-256 digest of the file at ``path``, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -50,6 +50,7 @@ class BackendSet:
         return self.config.tuned_model_name or str(self.adapter_dir or "tuned")
 
     def open(self, role: ModelRole) -> Backend:
+        """A backend for the base or tuned model, of the kind the config names."""
         if role == "tuned" and self.adapter_dir is None and self.config.kind != "openai":
             raise TracetuneError("the tuned model was asked for, but no adapter was given", hint="pass --adapter DIR or evaluate only the base model")
         kind = self.config.kind
@@ -73,6 +74,7 @@ class BackendSet:
         return None
 
     def served_name(self, role: ModelRole) -> str:
+        """The model name requests for ``role`` carry when sent to a server."""
         if self.config.kind == "vllm":
             spec = self._vllm_server().spec
             return spec.served_name if role == "base" else spec.lora_name
@@ -120,6 +122,7 @@ class BackendSet:
         return self._server
 
     def close(self) -> None:
+        """Stop the vLLM server this set started, if any."""
         if self._server is not None:
             self._server.stop()
             self._server = None

@@ -38,6 +38,8 @@ class Backend(Protocol):
 
     name: str
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]: ...
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One ``Generation`` per request, in order."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the backend holds (model memory, a server process)."""

@@ -70,6 +70,7 @@ class OpenAIBackend:
         self.extra_body = extra_body or {}
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        """The chat completions request body for ``request``, ``extra_body`` merged in."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": to_openai_messages(request.messages),
@@ -82,6 +83,7 @@ class OpenAIBackend:
         return {**body, **self.extra_body}
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One ``Generation`` per request, sent up to ``concurrency`` at a time."""
         if len(requests) <= 1 or self.concurrency == 1:
             return [self._one(r) for r in requests]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
@@ -127,6 +129,7 @@ class OpenAIBackend:
             ) from None
 
     def close(self) -> None:
+        """Nothing to release: each request opens its own connection."""
         return None
 
 

@@ -42,6 +42,7 @@ def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
 
 
 def resolve_device(device: str) -> str:
+    """``device`` itself, or for ``auto`` ``cuda`` when a GPU is available, else ``cpu``."""
     import torch
 
     if device != "auto":
@@ -117,6 +118,7 @@ class TransformersBackend:
         )
 
     def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        """How many tokens the rendered prompt of ``request`` takes."""
         return len(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -219,6 +221,7 @@ class TransformersBackend:
         )
 
     def close(self) -> None:
+        """Drop the model and free the GPU memory it held."""
         self.model = None
         self._kept = None
         import gc

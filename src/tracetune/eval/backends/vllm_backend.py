@@ -30,6 +30,7 @@ from tracetune.engines.procs import stop_group
 from tracetune.engines.vllm import VLLMServeSpec, serve_command
 
 def find_executable(executable: str) -> str:
+    """The full path of ``executable`` on PATH; ``TracetuneError`` when it is not installed."""
     found = shutil.which(executable)
     if found is None:
         raise TracetuneError(
@@ -52,9 +53,11 @@ class VLLMServer:
 
     @property
     def base_url(self) -> str:
+        """The server's OpenAI-compatible API root (``http://host:port/v1``)."""
         return f"http://{self.spec.host}:{self.spec.port}/v1"
 
     def start(self) -> "VLLMServer":
+        """Start ``vllm serve`` and wait until it answers; the process is stopped if it fails."""
         cmd = serve_command(self.spec)
         cmd[0] = find_executable(cmd[0])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,12 +88,14 @@ class VLLMServer:
         )
 
     def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of the server log, or ``(no log)``."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 
     def stop(self) -> None:
+        """Stop the server's process group (SIGTERM, then SIGKILL after 30 s) if it is still running."""
         proc, self.process = self.process, None
         if proc is not None and proc.poll() is None:
             stop_group(proc, grace_s=30)
@@ -115,8 +120,10 @@ class VLLMBackend:
         self._client = OpenAIBackend(server.base_url, model, api_key="", name=name, timeout_s=timeout_s, concurrency=concurrency)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One ``Generation`` per request, from the model this backend names on the server."""
         return self._client.generate(requests)
 
     def close(self) -> None:
+        """Stop the server when this backend owns it."""
         if self.owns_server:
             self.server.stop()

@@ -88,6 +88,7 @@ def models_json(base_url: str, model_name: str, *, max_tokens: int, context_wind
 
 
 def pi_args(model_name: str, session_dir: Path, tools: list[str] | None, system_prompt: str | None = None) -> list[str]:
+    """pi CLI arguments for one offline print-mode run of ``model_name``, extensions, skills and context files off."""
     args = ["-p", "--provider", PROVIDER, "--model", model_name, "--session-dir", str(session_dir), "--offline",
             "--no-extensions", "--no-skills", "--no-prompt-templates", "--no-themes", "--no-context-files"]
     args += ["--system-prompt", system_prompt] if system_prompt is not None else []

@@ -55,6 +55,7 @@ server.listen(port, "127.0.0.1", async () => {
 
 
 def bwrap_path() -> str | None:
+    """The bubblewrap executable on PATH, or None."""
     return shutil.which("bwrap")
 
 

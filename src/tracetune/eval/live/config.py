@@ -67,4 +67,5 @@ class LiveConfig(BaseModel):
         return mode
 
     def limits(self) -> SandboxLimits:
+        """The sandbox limits (time, output, memory) each command runs under."""
         return SandboxLimits(timeout_s=self.command_timeout_s, max_output_bytes=self.max_output_bytes, memory_mb=self.memory_mb)

@@ -38,6 +38,7 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 def is_valid_call(call: ToolCall) -> bool:
+    """Whether ``call`` names a known tool with arguments that parsed and fit its schema."""
     spec = spec_for(call.name)
     return spec is not None and call.arguments_raw is None and argument_problem(spec, normalize_arguments(call.name, call.arguments)) is None
 

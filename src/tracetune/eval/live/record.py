@@ -32,6 +32,7 @@ class Usage:
     output: int = 0
 
     def to_pi(self) -> dict[str, Any]:
+        """This usage in pi's ``usage`` shape (no cache figures, no cost)."""
         zero = {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "total": 0}
         return {"input": self.input, "output": self.output, "cacheRead": 0, "cacheWrite": 0,
                 "totalTokens": self.input + self.output, "cost": zero}
@@ -50,6 +51,7 @@ class StepClock:
 
 
 def wall_clock() -> datetime:
+    """The current time, in UTC."""
     return datetime.now(timezone.utc)
 
 
@@ -76,6 +78,7 @@ class PiSessionWriter:
         self.leaf_id: str | None = None
 
     def new_id(self) -> str:
+        """A fresh 8-hex-digit entry id, unused in this session."""
         taken = {e["id"] for e in self.entries}
         while True:
             candidate = f"{self._rng.getrandbits(32):08x}"
@@ -83,6 +86,7 @@ class PiSessionWriter:
                 return candidate
 
     def tool_call_id(self) -> str:
+        """A fresh random tool call id (``call_`` and 16 hex digits)."""
         return f"call_{self._rng.getrandbits(64):016x}"
 
     def _append(self, entry_type: str, at: datetime | None = None, **fields: Any) -> str:
@@ -99,16 +103,20 @@ class PiSessionWriter:
         return self._append("message", at=when, message=message)
 
     def model_change(self, provider: str | None = None, model: str | None = None) -> str:
+        """Append a ``model_change`` entry (this writer's model by default); return its id."""
         return self._append("model_change", provider=provider or self.provider, modelId=model or self.model)
 
     def thinking_level_change(self, level: str = "off") -> str:
+        """Append a ``thinking_level_change`` entry; return its id."""
         return self._append("thinking_level_change", thinkingLevel=level)
 
     def user(self, text: str) -> str:
+        """Append a user message holding ``text``; return its entry id."""
         return self._message({"role": "user", "content": [{"type": "text", "text": text}]})
 
     def assistant(self, message: Message, usage: Usage = Usage(), stop_reason: str | None = None,
                   error_message: str | None = None) -> str:
+        """Append ``message`` as a pi assistant message (thinking, text, tool calls); return its entry id."""
         blocks: list[dict[str, Any]] = []
         if message.reasoning:
             blocks.append({"type": "thinking", "thinking": message.reasoning})
@@ -124,10 +132,12 @@ class PiSessionWriter:
         return self._message(body)
 
     def tool_result(self, call_id: str, tool_name: str, text: str, is_error: bool = False) -> str:
+        """Append the result of tool call ``call_id``; return its entry id."""
         return self._message({"role": "toolResult", "toolCallId": call_id, "toolName": tool_name,
                               "content": [{"type": "text", "text": text}], "isError": is_error})
 
     def compaction(self, summary: str, first_kept_id: str, tokens_before: int) -> str:
+        """Append a compaction entry keeping the entries from ``first_kept_id`` on; return its id."""
         return self._append("compaction", summary=summary, firstKeptEntryId=first_kept_id, tokensBefore=tokens_before)
 
     def branch(self, entry_id: str) -> None:
@@ -137,13 +147,16 @@ class PiSessionWriter:
         self.leaf_id = entry_id
 
     def branch_summary(self, from_id: str, summary: str) -> str:
+        """Append a summary of the branch left at ``from_id``; return its entry id."""
         return self._append("branch_summary", fromId=from_id, summary=summary)
 
     def file_name(self) -> str:
+        """The session's file name: its start time, then its id."""
         stamp = _iso(self.started).replace(":", "-").replace(".", "-")
         return f"{stamp}_{self.id}.jsonl"
 
     def save(self, directory: str | Path) -> Path:
+        """Write the session (header, then entries) into ``directory`` atomically; return the file's path."""
         path = Path(directory) / self.file_name()
         lines = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n" for obj in [self.header, *self.entries])
         atomic_write_text(path, "".join(lines))

@@ -29,6 +29,7 @@ class EpisodeResult:
 
     @property
     def ended_by_itself(self) -> bool:
+        """Whether the model ended the episode with a reply rather than hitting a limit or an error."""
         return self.ended_by == "reply"
 
 
@@ -44,6 +45,7 @@ class LiveResult:
     sandbox: dict[str, Any] = field(default_factory=dict)  # how commands were confined (sandbox.mode_record)
 
     def summary(self, episodes: tuple[EpisodeResult, ...] | None = None) -> dict[str, Any]:
+        """Rates, counts and means over ``episodes`` (all of this result's by default)."""
         eps = list(self.episodes if episodes is None else episodes)
         calls = sum(e.tool_calls for e in eps)
         return {
@@ -61,12 +63,14 @@ class LiveResult:
         }
 
     def by(self, key: str) -> dict[str, dict[str, Any]]:
+        """A ``summary`` per value of the episode field ``key`` (``split``, ``difficulty``)."""
         groups: dict[str, list[EpisodeResult]] = {}
         for e in self.episodes:
             groups.setdefault(getattr(e, key), []).append(e)
         return {k: self.summary(tuple(v)) for k, v in sorted(groups.items())}
 
     def to_dict(self) -> dict[str, Any]:
+        """This result as a JSON-ready dict: settings, summaries (overall, by split and difficulty), episodes."""
         return {
             "backend": self.backend,
             "settings": self.settings,

@@ -65,6 +65,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 def spec_for(name: str) -> ToolSpec | None:
+    """The definition of the pi tool called ``name``, or None when there is none."""
     return _BY_NAME.get(name)
 
 

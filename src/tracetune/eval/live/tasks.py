@@ -47,6 +47,7 @@ class SolutionStep(BaseModel):
 
     @property
     def arguments(self) -> dict[str, Any]:
+        """The tool call arguments of this step (every field but ``tool``)."""
         return {k: v for k, v in self.model_dump().items() if k != "tool"}
 
 
@@ -106,6 +107,7 @@ def _builtin_dir() -> Path:
 
 
 def load_task(path: Path) -> Task:
+    """The ``Task`` in the TOML file at ``path``; ``TracetuneError`` when unreadable or invalid."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

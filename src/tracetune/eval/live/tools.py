@@ -76,6 +76,7 @@ class WorkspaceTools:
         }
 
     def execute(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        """Run one tool call; a refused or failed call becomes an error result, never an exception."""
         spec = spec_for(name)
         if spec is None:
             return ToolResult(f"Tool {name} not found", is_error=True)
@@ -134,6 +135,7 @@ class WorkspaceTools:
         return real
 
     def read(self, path: str, offset: float | None = None, limit: float | None = None) -> str:
+        """The text of a file, from ``offset`` for ``limit`` lines, with a note when there is more."""
         real = self.resolve(path)
         if not real.exists():
             raise ToolError(f"File not found: {path}")
@@ -152,12 +154,14 @@ class WorkspaceTools:
         return text
 
     def write(self, path: str, content: str) -> str:
+        """Write ``content`` to a file, creating parent directories."""
         real = self.resolve(path)
         real.parent.mkdir(parents=True, exist_ok=True)
         write_regular(real, content.encode("utf-8"), path)
         return f"Successfully wrote {len(content)} bytes to {path}"
 
     def edit(self, path: str, edits: list[dict[str, str]]) -> str:
+        """Replace each unique ``oldText`` of ``edits`` with its ``newText`` in one file."""
         real = self.resolve(path)
         if not real.exists():
             raise ToolError(f"Could not edit file: {path}. File not found.")
@@ -188,6 +192,7 @@ class WorkspaceTools:
         return f"Successfully replaced {len(edits)} block(s) in {path}."
 
     def ls(self, path: str = ".", limit: float | None = None) -> str:
+        """A directory's entries, sorted, directories marked with ``/``, at most ``limit``."""
         real = self.resolve(path)
         if not real.exists():
             raise ToolError(f"Path not found: {path}")
@@ -205,6 +210,7 @@ class WorkspaceTools:
         return text + (f"\n\n[{cap} entries limit reached. Use limit={cap * 2} for more]" if len(names) > cap else "")
 
     def find(self, pattern: str, path: str = ".", limit: float | None = None) -> str:
+        """Paths under ``path`` (relative to it) matching the glob ``pattern``, at most ``limit``."""
         base = self.resolve(path)
         if not base.is_dir():
             raise ToolError(f"Path not found: {path}")
@@ -217,6 +223,7 @@ class WorkspaceTools:
 
     def grep(self, pattern: str, path: str = ".", glob: str | None = None, ignoreCase: bool = False,
              literal: bool = False, context: float | None = None, limit: float | None = None) -> str:
+        """``path:line: text`` for each line matching ``pattern`` (with context lines), at most ``limit`` matches."""
         base = self.resolve(path)
         if not base.exists():
             raise ToolError(f"Path not found: {path}")
@@ -247,6 +254,7 @@ class WorkspaceTools:
         return text + (f"\n\n[{cap} matches limit reached. Use limit={cap * 2} for more, or refine pattern]" if matches >= cap else "")
 
     def bash(self, command: str, timeout: float | None = None) -> str:
+        """The output of a shell command run in the workspace as the mode allows; ``ToolError`` when it fails."""
         if self.mode == "workspace-tools":
             raise ToolError(SHELL_UNAVAILABLE)
         if "\0" in command:
