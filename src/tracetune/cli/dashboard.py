@@ -9,6 +9,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``dashboard`` command to ``app``."""
     @app.command("dashboard")
     def dashboard(
         run: Path = typer.Argument(..., help="A run folder (runs/NAME) or the --out folder of `tracetune train`."),

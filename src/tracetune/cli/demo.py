@@ -12,6 +12,7 @@ MEASURED = {"smollm2": "~9 min", "smollm2-full": "37 min", "tiny": "~1.5 min"}
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``demo`` command to ``app``."""
     @app.command("demo", help=(
         "Generate teacher sessions, build the student, run the full pipeline, show base vs tuned (each figure "
         f"with its 95% interval and n). Default: SmolLM2-135M-Instruct in {MEASURED['smollm2']} on two CPU cores "

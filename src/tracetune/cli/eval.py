@@ -18,6 +18,7 @@ HEADLINE = ("parse_rate", "valid_call", "action_match", "tool_match", "args_simi
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to ``app``."""
     @app.command("eval")
     def eval_command(
         prepared: Optional[Path] = typer.Option(None, "--prepared", help="Output folder of `tracetune prepare` (reads eval_episodes.jsonl)."),

@@ -12,6 +12,7 @@ from tracetune.errors import TracetuneError
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``init`` command to ``app``."""
     @app.command("init")
     def init(
         path: Path = typer.Argument(Path("tracetune.toml"), help="Where to write the config."),

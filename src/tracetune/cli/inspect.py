@@ -36,6 +36,7 @@ BREAKDOWNS = [
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``inspect`` command to ``app``."""
     @app.command("inspect")
     def inspect(
         paths: list[str] = typer.Argument(..., help="Session files or directories (walked recursively), or hf://datasets/OWNER/NAME."),

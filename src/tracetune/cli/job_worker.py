@@ -8,6 +8,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add the hidden ``job-worker`` command to ``app``."""
     @app.command("job-worker", hidden=True)
     def job_worker(
         repo: str = typer.Option(..., "--repo", help="Private dataset repo holding inputs/ (written by the local run)."),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``prepare`` command to ``app``."""
     @app.command("prepare", cls=DefaultsInHelp)
     def prepare_cmd(
         traces: list[str] = typer.Argument(..., help="Session files or folders (read-only), or hf://datasets/OWNER/NAME."),

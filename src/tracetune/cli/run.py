@@ -9,6 +9,7 @@ from rich.console import Console
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to ``app``."""
     @app.command("run")
     def run(
         config: Path = typer.Argument(..., help="Run config (TOML); `tracetune init` writes an example."),

@@ -13,6 +13,7 @@ _ENGINES = ("transformers", "vllm")
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to ``app``."""
     @app.command("serve")
     def serve(
         target: str = typer.Argument(..., help="A run folder, a merged model folder, a LoRA adapter folder or a Hub model id."),

@@ -9,6 +9,7 @@ from rich.console import Console
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``student`` command group (``tiny``, ``smollm2``) to ``app``."""
     student = typer.Typer(help="Build a local student model (offline).", no_args_is_help=True)
 
     @student.command("tiny")

@@ -19,6 +19,7 @@ def _ints(value: Optional[str]) -> Optional[list[int]]:
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``sweep`` command to ``app``."""
     @app.command("sweep")
     def sweep_cmd(
         dataset: Path = typer.Argument(..., help="Output folder of `tracetune prepare` (holds dataset/)."),
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
 
 
 def outcome_table(result, metric: str) -> Table:
+    """One row per variant: its learning rate, rank, max length, ``metric`` score and status, the winner marked."""
     table = Table(title=f"sweep ({metric}, rule sha256 {result.rule_sha256[:12]}...)")
     for col in ("variant", "learning rate", "rank", "max length", metric, "status"):
         table.add_column(col, justify="left" if col in ("variant", "status") else "right")

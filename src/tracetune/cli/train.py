@@ -33,6 +33,7 @@ def _bf16(value: Optional[str]):
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``train`` command to ``app``."""
     @app.command("train", cls=DefaultsInHelp)
     def train_cmd(
         dataset: Path = typer.Argument(..., help="Output folder of `tracetune prepare` (holds dataset/)."),

@@ -257,6 +257,7 @@ def headline(table: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def print_summary(result: DemoResult, console: Console) -> None:
+    """Print the base-vs-tuned table, where the run's reports, card, model and manifest are, and the time taken."""
     run_dir = result.run_dir
     table = Table(title="base vs tuned (held-out): mean [95% interval] n", show_edge=False)
     table.add_column("metric", no_wrap=True)

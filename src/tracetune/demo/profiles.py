@@ -232,6 +232,7 @@ def profile_for(student: str = "smollm2", full: bool = False) -> Profile:
 
 
 def compact_tools_file() -> Path:
+    """The shipped ``tools_compact.json``: pi's tools with one-line descriptions, to keep demo sequences short."""
     return Path(str(resources.files("tracetune.demo").joinpath("tools_compact.json")))
 
 

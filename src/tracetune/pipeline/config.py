@@ -121,6 +121,7 @@ class RunConfig(_Section):
     jobs: JobsConfig = Field(default_factory=JobsConfig, description="Hugging Face Jobs settings, used with `--on hf-jobs`.")
 
     def run_dir(self) -> Path:
+        """The run's folder, ``runs_dir/name``."""
         return Path(self.runs_dir) / self.name
 
     def section_hash(self, *names: str) -> str:
@@ -193,6 +194,7 @@ def former_names_of(keys: list[str]) -> list[str]:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML of the config file ``path``; a missing file or bad TOML is a ``ConfigError``."""
     if not path.is_file():
         raise ConfigError(f"Config file not found: {path}", hint="Write an example with `tracetune init`.")
     try:
@@ -202,6 +204,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def parse_override(item: str) -> tuple[str, Any]:
+    """(key path, value) of one ``--set key.path=value``: the value read as TOML, else kept as a string."""
     if "=" not in item:
         raise ConfigError(f"Override {item!r} is not key.path=value", hint="e.g. --set sweep.grid.learning_rate=[1e-4,2e-4]")
     key, raw = item.split("=", 1)
@@ -269,6 +272,7 @@ def _shown_input(err: dict[str, Any]) -> str:
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a dotted path with ``[i]`` list indexes, e.g. ``train.grid[0]``."""
     out = ""
     for part in loc:
         if isinstance(part, int):

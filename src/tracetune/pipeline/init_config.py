@@ -65,6 +65,7 @@ def student_choice(asked: str | None) -> str:
 
 
 def cache_dir() -> Path:
+    """Where the built-in students are built once and kept: ``$XDG_CACHE_HOME/tracetune/students`` (``~/.cache``)."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "tracetune" / "students"
 

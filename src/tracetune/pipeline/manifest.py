@@ -40,6 +40,7 @@ LIBRARIES = (
 
 
 def now() -> str:
+    """The current UTC time as an ISO 8601 string, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -81,9 +82,11 @@ class Manifest(ManifestHeader):
     stages: dict[str, StageRecord] = Field(default_factory=dict)
 
     def stage(self, name: str) -> StageRecord:
+        """The record of stage ``name``, added as ``pending`` if the manifest has none yet."""
         return self.stages.setdefault(name, StageRecord())
 
     def header(self) -> ManifestHeader:
+        """The small header part of this manifest (no config, inputs or stage records)."""
         return ManifestHeader.model_validate(self.model_dump(include=set(ManifestHeader.model_fields)))
 
 
@@ -120,6 +123,7 @@ def input_changes(before: dict[str, Any], after: dict[str, Any], names: int = 3)
 
 
 def library_versions() -> dict[str, str]:
+    """Installed version of each library in ``LIBRARIES``; those not installed are left out."""
     out = {}
     for name in LIBRARIES:
         try:
@@ -130,6 +134,7 @@ def library_versions() -> dict[str, str]:
 
 
 def error_of(exc: BaseException) -> RunError:
+    """``exc`` as a ``RunError``: its message, class name and the last 8000 characters of its traceback."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return RunError(message=str(exc) or type(exc).__name__, kind=type(exc).__name__, traceback=text[-8000:])
 
@@ -160,6 +165,7 @@ def read_manifest(path: Path, header_only: bool = False) -> Manifest | ManifestH
 
 
 def load_or_new(run_dir: Path, name: str) -> Manifest:
+    """The manifest already in ``run_dir``, else a new one for run ``name`` (nothing is written)."""
     path = run_dir / MANIFEST_NAME
     if path.is_file():
         manifest = read_manifest(path)

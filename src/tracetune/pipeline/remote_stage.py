@@ -50,6 +50,7 @@ def run_worker(repo: str, workdir: Path, *, api: Any | None = None) -> Path:
 
 
 def check_remote_student(model: str) -> None:
+    """Raise ``TracetuneError`` when ``model`` is a local folder, which a Hugging Face Job cannot read."""
     from tracetune.pipeline.student import BUILTIN_STUDENTS
 
     if model not in BUILTIN_STUDENTS and Path(model).expanduser().exists():

@@ -58,6 +58,7 @@ class RunResult:
 
 
 def inputs_hash(stage: Stage, ctx: StageContext) -> str:
+    """A sha256 over what ``stage`` reads: its config sections, its needed stages' outputs and its input paths."""
     data: dict[str, Any] = {
         "sections": ctx.config.section_hash(*stage.sections) if stage.sections else "",
         "needs": {n: ctx.manifest.stage(n).outputs for n in stage.needs},

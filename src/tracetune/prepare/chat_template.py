@@ -44,6 +44,7 @@ class TurnMarkers:
     bos: str = ""
 
     def as_jinja_dict(self) -> str:
+        """The markers as a JSON object literal, for the ``tracetune_markers`` variable set atop ``generic_tools``."""
         keys = ("open", "close", "end", "sep", "assistant", "bos")
         return json.dumps({k: getattr(self, k) for k in keys})
 
@@ -61,6 +62,7 @@ class TemplateChoice:
 
     @property
     def sha256(self) -> str:
+        """The sha256 hex digest of the template text."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     @property
@@ -72,10 +74,12 @@ class TemplateChoice:
 
 
 def shipped_text(name: str) -> str:
+    """The text of the template ``name`` shipped in ``prepare/chat_templates`` (``NAME.jinja``)."""
     return resources.files("tracetune.prepare").joinpath("chat_templates", f"{name}.jinja").read_text("utf-8")
 
 
 def is_chatml(tokenizer) -> bool:
+    """Whether the tokenizer's vocabulary holds every ChatML special token."""
     vocab = tokenizer.get_vocab()
     return all(t in vocab for t in CHATML_TOKENS)
 
@@ -119,12 +123,14 @@ def response_template(start: str, ends: tuple[str, ...]) -> dict[str, Any]:
 
 
 def chatml_choice(tokenizer, requested: str | None) -> TemplateChoice:
+    """The shipped ``chatml_tools`` template, with a response schema ending at ChatML's end tokens or eos."""
     ends = CHATML_ENDS + ((tokenizer.eos_token,) if tokenizer.eos_token else ())
     rt = response_template("<|im_start|>assistant\n", ends)
     return TemplateChoice("shipped", "chatml_tools", shipped_text("chatml_tools"), requested, "chatml", rt)
 
 
 def generic_choice(tokenizer, requested: str | None) -> TemplateChoice:
+    """The shipped ``generic_tools`` template set up with this tokenizer's turn markers, and its response schema."""
     markers = turn_markers(tokenizer)
     text = shipped_text("generic_tools")
     if markers.family != "plain":

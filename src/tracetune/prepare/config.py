@@ -138,6 +138,7 @@ class PrepareConfig(BaseModel):
         return resolve_template(self.chat_template, tokenizer)
 
     def teacher_allowed(self, model: str | None) -> bool:
+        """Whether ``model``'s turns are supervised: yes when ``teacher_models`` is empty or one of them matches it."""
         if not self.teacher_models:
             return True
         if model is None:

@@ -35,6 +35,7 @@ class Conversation:
     targets: tuple[int, ...]
 
     def with_system(self, messages: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+        """``messages`` with the conversation's system prompt put first, when it has one."""
         head = [{"role": "system", "content": self.system}] if self.system else []
         return head + list(messages)
 
@@ -62,6 +63,7 @@ class ConversationCounts:
         self.reasoning_removed += other.reasoning_removed
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as a JSON-ready dict (the dropped context turns by reason)."""
         return {
             "targets_in": self.targets_in,
             "filtered_teacher": self.filtered_teacher,

@@ -45,6 +45,7 @@ def write_spill(path: Path, sessions: list[Session]) -> Path:
 
 
 def load_spill(path: Path) -> list[Session]:
+    """The sessions ``write_spill`` pickled to ``path``."""
     with path.open("rb") as fh:
         return pickle.load(fh)
 
@@ -64,6 +65,7 @@ class SessionMeta:
 
     @classmethod
     def of(cls, session: Session, spill: Path, index: int) -> "SessionMeta":
+        """The meta of ``session``, found again at position ``index`` of the spill file ``spill``."""
         called = frozenset(c.name for e in session.episodes for m in e.messages for c in m.tool_calls)
         return cls(session.id, session.source, session.agent, spill, index, len(session.episodes), session.tools, called)
 
@@ -114,6 +116,7 @@ class CatalogBuilder:
     _seen_by_id: dict[str, set] = field(default_factory=dict)
 
     def add(self, session: Session) -> None:
+        """Count a session carrying its own tools, else record the argument shape of each distinct call it makes."""
         if session.tools:
             self.own_tools += 1
             return
@@ -131,6 +134,7 @@ class CatalogBuilder:
                     entry[1] += 1
 
     def build(self, tools_file: str | Path | None = None) -> ToolCatalog:
+        """The ``ToolCatalog`` of the sessions added, with the definitions of ``tools_file`` (if given) applied."""
         overrides = load_tools_file(tools_file) if tools_file else {}
         agents = {}
         for agent, tools in sorted(self.shapes.items()):
@@ -152,6 +156,7 @@ class Survey:
     has_tool_calls: bool = False
 
     def add(self, session: Session, spill: Path, index: int) -> None:
+        """Keep what later passes need of ``session`` (meta, family stub, tool shapes, warnings)."""
         self.sessions.append(SessionMeta.of(session, spill, index))
         self.stubs.append(family_stub(session))
         self.catalog.add(session)

@@ -55,6 +55,7 @@ class Rows:
         self.columns = {**self._light, **{c: _Column(self, c) for c in HEAVY}}
 
     def add(self, example: Example, episode_id: str, session_id: str, family_id: str, tools: tuple[dict, ...]) -> None:
+        """Append the row of one rendered example, with its episode, session and family ids and its tool definitions."""
         r = example.rendered
         self.add_row(array("i", r.ids), bytes(r.mask), episode_id, session_id, family_id, example.window,
                      r.num_tokens, r.num_supervised, json.dumps(list(example.messages), ensure_ascii=False),
@@ -62,6 +63,7 @@ class Rows:
 
     def add_row(self, ids: array, mask: bytes, episode_id: str, session_id: str, family_id: str, window: int,
                 num_tokens: int, num_supervised: int, messages: str, tools: str) -> None:
+        """Append one row from its column values (the heavy ones to the spill file when there is one)."""
         for name, value in zip(LIGHT, (episode_id, session_id, family_id, window, num_tokens, num_supervised)):
             self._light[name].append(value)
         heavy = (ids, mask, messages, tools)
@@ -96,6 +98,7 @@ class Rows:
                 yield _unpack(fh.read(int.from_bytes(fh.read(8), "little")))
 
     def records(self) -> Iterator[dict[str, Any]]:
+        """Each row as a dict of every column in ``COLUMNS`` order, ids and masks as numpy arrays."""
         import numpy as np
 
         for i, (ids, mask, messages, tools) in enumerate(self._heavy_rows()):
@@ -105,6 +108,7 @@ class Rows:
             yield {name: row[name] for name in COLUMNS}
 
     def close(self) -> None:
+        """Close the spill file, if one is open."""
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -131,6 +135,7 @@ def _unpack(blob: bytes) -> tuple[array, bytes, str, str]:
 
 
 def features():
+    """The ``datasets.Features`` of a prepared split: token ids, masks, ids, counts and JSON text columns."""
     from datasets import Features, Sequence, Value
 
     return Features(
@@ -217,10 +222,12 @@ def _write_shards(part: Path, rows: Rows, feats) -> int:
 
 
 def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` to ``path`` as JSON, atomically, non-ASCII characters kept as they are."""
     atomic_write_json(path, value, ensure_ascii=False)
 
 
 def write_jsonl(path: Path, records: Iterator[dict[str, Any]]) -> int:
+    """Write each record as one JSON line of ``path``; returns how many were written."""
     count = 0
     with path.open("w", encoding="utf-8") as fh:
         for record in records:

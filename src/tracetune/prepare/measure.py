@@ -36,6 +36,7 @@ class LengthProfile:
     turn_windows: list[int] = field(default_factory=list)
 
     def prefix_median(self) -> int:
+        """The median prefix size in tokens over every session of every agent (0 when none)."""
         sizes = sorted(n for values in self.prefix_by_agent.values() for n in values)
         return sizes[len(sizes) // 2] if sizes else 0
 

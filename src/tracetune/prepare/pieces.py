@@ -128,6 +128,7 @@ class RenderedEpisode:
 
     @property
     def head_tokens(self) -> int:
+        """Tokens of the head: the system prompt and tool definitions as the template renders them."""
         return len(self.head.ids)
 
     def message_costs(self) -> list[int]:

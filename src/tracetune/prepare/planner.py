@@ -63,6 +63,7 @@ class Planner:
         return head + self.cum[end + 1] - self.cum[start]
 
     def natural(self, start: int) -> bool:
+        """Whether a window starting at message ``start`` holds the first user message, so needs no synthetic head."""
         return start == 0 or (self.first_user is not None and start <= self.first_user)
 
     def boundaries_before(self, t: int) -> list[int]:

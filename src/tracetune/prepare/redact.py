@@ -206,6 +206,7 @@ class Redactor:
 
     # pass 1 ---------------------------------------------------------------
     def learn(self, text: str) -> None:
+        """Pass 1: find secrets and personal data in ``text``, give each a placeholder, learn users from home paths."""
         if text in self._spans or not text:
             return
         self.report.texts += 1
@@ -262,6 +263,7 @@ class Redactor:
 
     # pass 2 ---------------------------------------------------------------
     def apply(self, text: str) -> str:
+        """Pass 2: ``text`` with found values replaced by placeholders and home paths anonymised (cached per text)."""
         if not text:
             return text
         if text not in self._spans:

@@ -64,9 +64,11 @@ class HomePaths:
         self._names_re: re.Pattern[str] | None = None
 
     def keep(self, name: str) -> bool:
+        """Whether ``name`` is left as it is: the replacement user name itself or a generic account."""
         return name == self.user or name.lower() in GENERIC_USERS
 
     def learn(self, text: str) -> None:
+        """Remember the user name of each home path in ``text`` (kept names aside)."""
         if not _may_hold_home(text):
             return
         for regex in (_POSIX_HOME, _WINDOWS_HOME):
@@ -77,6 +79,7 @@ class HomePaths:
                     self._names_re = None
 
     def apply(self, text: str) -> str:
+        """``text`` with home paths rewritten and, when ``standalone``, the learned user names replaced where safe."""
         if _may_hold_home(text):
             text = _POSIX_HOME.sub(self._posix, text)
             text = _WINDOWS_HOME.sub(self._windows, text)

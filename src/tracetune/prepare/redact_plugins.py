@@ -133,6 +133,7 @@ def _scopes(text: str, secret_type: str) -> Iterator[tuple[int, str]]:
 
 
 def token_plugin_hits(text: str) -> Iterator[Found]:
+    """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values)."""
     for secret_type, plugin in _plugins():
         for offset, scope in _scopes(text, secret_type):
             for raw in plugin.analyze_string(scope):
@@ -159,6 +160,7 @@ def _lines_with(text: str, pattern: re.Pattern[str]) -> Iterator[tuple[int, str]
 
 
 def keyword_hits(text: str) -> Iterator[Found]:
+    """Quoted values that ``KeywordDetector`` finds on keyword lines of ``text``, less templated and id-like ones."""
     from detect_secrets.filters import heuristic
 
     detector = _keyword_detector()

@@ -40,6 +40,7 @@ from tracetune.prepare.redact_walk import collect_arguments, collect_texts, keye
 
 
 def digest(text: str) -> bytes:
+    """The 16-byte BLAKE2b hash of ``text`` that ``hits`` keys a text's spans by."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -111,6 +112,7 @@ class StreamRedactor(Redactor):
             self.report.chars += chars
 
     def learn(self, text: str) -> None:
+        """``Redactor.learn``, keeping found spans under the text's hash; when ``trusted``, spans come from ``hits``."""
         if not text or text in self._spans:
             return
         key = digest(text)
@@ -129,6 +131,7 @@ class StreamRedactor(Redactor):
 
     # apply pass -----------------------------------------------------------
     def apply(self, text: str) -> str:
+        """``Redactor.apply``, counting a text's replacements in the report only the first time any file holds it."""
         if not text:
             return text
         done = self._done.get(text)

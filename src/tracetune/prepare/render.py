@@ -47,10 +47,12 @@ class RenderedExample:
 
     @property
     def num_tokens(self) -> int:
+        """Tokens in the example."""
         return len(self.ids)
 
     @property
     def num_supervised(self) -> int:
+        """Tokens the loss is computed on (those set in ``mask``)."""
         return sum(self.mask)
 
 
@@ -62,6 +64,7 @@ class RenderOutcome:
 
 
 def apply_template(tokenizer, messages: Messages, tools: Sequence[dict] | None, *, generation: bool = False) -> str:
+    """``messages`` and ``tools`` as the tokenizer's chat template renders them, a generation prompt added if asked."""
     return tokenizer.apply_chat_template(
         list(messages), tools=list(tools) if tools else None, tokenize=False, add_generation_prompt=generation
     )

@@ -36,15 +36,18 @@ class SplitResult:
 
     @property
     def family_count(self) -> int:
+        """How many session families the split was drawn over."""
         return len(set(self.families.values()))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_eval_set", frozenset(self.eval_ids))
 
     def split_of(self, session_id: str) -> str:
+        """``eval`` for a held-out session, else ``train``."""
         return "eval" if session_id in self._eval_set else "train"
 
     def to_dict(self) -> dict[str, Any]:
+        """The split as recorded: seed, fraction, session and family counts, ids and each session's family."""
         sizes: dict[str, int] = {}
         for family in self.families.values():
             sizes[family] = sizes.get(family, 0) + 1

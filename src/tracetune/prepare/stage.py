@@ -42,6 +42,7 @@ class PrepareResult:
 
     @property
     def dataset_dir(self) -> Path:
+        """The folder holding the saved dataset (``out_dir/dataset``)."""
         return self.out_dir / "dataset"
 
 
@@ -70,6 +71,7 @@ def audit_student(config: PrepareConfig, tokenizer) -> TemplateAudit:
 
 
 def has_tool_calls(sessions: list[Session]) -> bool:
+    """Whether any assistant message of ``sessions`` calls a tool."""
     return any(m.tool_calls for s in sessions for e in s.episodes for m in e.messages)
 
 

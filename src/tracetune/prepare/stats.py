@@ -24,6 +24,7 @@ class EpisodeFigures:
 
     @classmethod
     def of(cls, result: EpisodeExamples) -> "EpisodeFigures":
+        """The figures of one Episode's examples, drop reasons and windowing, taken from ``result``."""
         examples = tuple((ex.rendered.num_tokens, ex.rendered.num_supervised, ex.rendered.boundary_tokens, len(ex.targets))
                          for ex in result.examples)
         return cls(examples, Counter(result.dropped), result.fallback_turns, result.windowed, result.prefix_tokens,
@@ -41,6 +42,7 @@ class SplitFigures:
     lengths: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The split's counts, with tokens per supervised token and the longest and mean example length."""
         return {
             "examples": self.examples,
             "turns_supervised": self.turns,
@@ -66,6 +68,7 @@ class SessionFigures:
     prefix_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The session's figures as a JSON-ready dict (dropped turns sorted by reason)."""
         return {
             "session_id": self.session_id, "source": self.source, "agent": self.agent, "split": self.split,
             "targets": self.targets, "supervised": self.supervised, "dropped_by_reason": dict(sorted(self.dropped.items())),
@@ -112,6 +115,7 @@ class PrepareStats:
                 for agent, v in sorted(sizes.items())}
 
     def add_episode(self, split: str, result: EpisodeExamples | EpisodeFigures, tool_names: list[str]) -> None:
+        """Count one episode's examples, tokens and dropped turns under ``split``, and its supervised tool calls."""
         result = _figures(result)
         fig = self.splits[split]
         self.turns_dropped.update(result.dropped)
@@ -129,9 +133,11 @@ class PrepareStats:
 
     @property
     def turns_supervised(self) -> int:
+        """Assistant turns supervised, over both splits."""
         return sum(f.turns for f in self.splits.values())
 
     def to_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every figure in the ``prepare_stats.json`` layout (read, turns, examples, tokens...), ``extra`` merged in."""
         supervised = self.turns_supervised
         tokens = sum(f.tokens for f in self.splits.values())
         sup_tokens = sum(f.supervised for f in self.splits.values())

@@ -56,6 +56,7 @@ class Files:
 
     @classmethod
     def find(cls, sources) -> "Files":
+        """The session files under ``sources`` (``hf://`` ones downloaded first), those skipped unopened as errors."""
         local, _ = resolve_sources(list(sources))
         paths, skipped = discover_files(local)
         return cls(paths, list(skipped))

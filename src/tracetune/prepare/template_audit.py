@@ -87,14 +87,19 @@ class TemplateAudit:
 
     @property
     def tool_aware(self) -> bool:
+        """Whether a tool-calling conversation renders with its tools, calls and results intact under this template."""
         return not self.lost
 
     @property
     def stable(self) -> bool:
+        """Whether the rendering is prefix-stable and its pieces tokenize as the whole does."""
         return self.prefix_stable and self.tokens_stable
 
     @property
     def verdict(self) -> str:
+        """``refused`` when unstable, or lossy on data with tool calls; ``passed with warnings`` when lossy;
+        else ``passed``.
+        """
         if not self.stable:
             return "refused"
         if self.lost:
@@ -102,6 +107,7 @@ class TemplateAudit:
         return "passed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The audit's fields with its losses and verdict, as written to ``student.json``."""
         return {**asdict(self), "warnings": list(self.warnings), "lost": self.lost, "verdict": self.verdict}
 
 

@@ -18,6 +18,7 @@ _JSON_TYPE = {str: "string", bool: "boolean", int: "integer", float: "number", t
 
 
 def json_type(value: Any) -> str:
+    """The JSON schema type name of a parsed JSON value (``string`` for anything unknown)."""
     if isinstance(value, dict):
         return "object"
     if isinstance(value, (list, tuple)):

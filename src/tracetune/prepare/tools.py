@@ -130,6 +130,9 @@ class AgentTools:
 def build_agent_tools(
     builtin: BuiltinTools, calls: dict[str, list[dict[str, Any]]], overrides: list[ToolSpec]
 ) -> AgentTools:
+    """One agent's tool definitions: its default and called built-ins, schemas inferred for other called tools,
+    and the ``overrides`` (each entry's origin recorded).
+    """
     out = AgentTools(calls=Counter({name: len(c) for name, c in calls.items()}), defaults=builtin.defaults)
     names = [n for n in builtin.tools if n in builtin.defaults or n in calls]
     names += sorted(n for n in calls if n not in builtin.tools)
@@ -166,6 +169,7 @@ class ToolCatalog:
 
     @classmethod
     def from_sessions(cls, sessions: Iterable[Session], tools_file: str | Path | None = None) -> "ToolCatalog":
+        """The catalog of every agent in ``sessions`` (those carrying their own tools aside), with ``tools_file``."""
         sessions = list(sessions)
         overrides = load_tools_file(tools_file) if tools_file else {}
         by_agent: dict[str, list[Session]] = {}
@@ -183,6 +187,7 @@ class ToolCatalog:
         return catalog
 
     def for_session(self, session: Session) -> tuple[ToolSpec, ...]:
+        """The tool definitions ``session`` is offered: its own (overridden where named), else its agent's part."""
         if session.tools:
             return self._with_overrides(session.tools, session.agent)
         if session.agent not in self.agents:
@@ -199,6 +204,7 @@ class ToolCatalog:
         return tuple(override.get(t.name, t) for t in tools)
 
     def to_dict(self) -> dict[str, Any]:
+        """Each agent's definitions (OpenAI form), origins and call counts, and the sessions with their own tools."""
         return {
             "agents": {
                 agent: {

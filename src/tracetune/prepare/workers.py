@@ -41,6 +41,7 @@ class WorkerState:
     spilled: dict[Path, list] = field(default_factory=dict)  # the last spill files loaded
 
     def sessions(self, path: Path) -> list:
+        """The sessions pickled in the spill file ``path``, loaded once (the last two files stay in memory)."""
         if path not in self.spilled:
             from tracetune.prepare.corpus import load_spill
 
@@ -95,6 +96,7 @@ class Workers:
             yield tag_done, future.result()
 
     def close(self) -> None:
+        """Shut the worker processes down, dropping tasks not yet started; no-op without workers."""
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None

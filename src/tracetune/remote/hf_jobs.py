@@ -32,15 +32,18 @@ class JobState:
     inputs_sha256: str  # the config + prepared data the job was started with
 
     def save(self, run_dir: Path) -> None:
+        """Write this state to ``run_dir/remote_job.json`` (atomically)."""
         atomic_write_json(run_dir / STATE_FILE, self.__dict__, end="")
 
     @classmethod
     def load(cls, run_dir: Path) -> "JobState | None":
+        """The state recorded in ``run_dir``, or None when no job was recorded there."""
         path = run_dir / STATE_FILE
         return cls(**json.loads(path.read_text())) if path.exists() else None
 
 
 def secret_values(names: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Name -> value of each secret the job needs, from the environment; a missing one is a ``TracetuneError``."""
     env = os.environ if environ is None else environ
     missing = [n for n in names if not env.get(n)]
     if missing:
@@ -61,6 +64,7 @@ def upload_inputs(api: Any, plan: JobPlan) -> None:
 
 
 def submit(api: Any, plan: JobPlan, secrets: dict[str, str]) -> str:
+    """Start the job the plan describes, with these secret values; returns its id."""
     job = api.run_job(
         image=plan.image,
         command=plan.command,
@@ -141,6 +145,7 @@ def reattachable(api: Any, state: JobState | None) -> str | None:
 
 
 def cancel(api: Any, state: JobState) -> None:
+    """Ask Hugging Face Jobs to cancel the recorded job."""
     api.cancel_job(job_id=state.job_id, namespace=state.namespace)
 
 

@@ -47,6 +47,7 @@ class JobPlan:
     uploads: list[Upload] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
+        """The plan as JSON-ready data, secrets named but their values never shown."""
         return {
             "run_name": self.run_name,
             "namespace": self.namespace,
@@ -71,6 +72,7 @@ class JobPlan:
 
 
 def wheel_name(version: str = __version__) -> str:
+    """The file name of the pure-Python wheel of tracetune ``version``."""
     return f"tracetune-{version}-py3-none-any.whl"
 
 
@@ -111,6 +113,7 @@ def plan_job(
     prepared_dir: Path,
     wheel: Path | None,
 ) -> JobPlan:
+    """The job spec and upload set for run ``run_name`` (artifacts repo by default ``NAMESPACE/tracetune-RUN``)."""
     repo = config.artifacts_repo or f"{namespace}/tracetune-{run_name}"
     return JobPlan(
         run_name=run_name,

@@ -42,6 +42,7 @@ class RemoteRun:
 
 
 def project_root() -> Path:
+    """The source checkout tracetune is installed from (where ``pyproject.toml`` is); else a ``TracetuneError``."""
     import tracetune
 
     root = Path(tracetune.__file__).resolve().parents[2]

@@ -126,27 +126,33 @@ class TrainConfig(BaseModel):
 
     @property
     def alpha(self) -> int:
+        """The LoRA alpha: ``lora_alpha`` when set, else twice ``lora_r``."""
         return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
 
     # Former names, read-only, for code written against them.
     @property
     def lr(self) -> float:
+        """Former name of ``learning_rate``."""
         return self.learning_rate
 
     @property
     def lr_scheduler(self) -> str:
+        """Former name of ``lr_scheduler_type``."""
         return self.lr_scheduler_type
 
     @property
     def epochs(self) -> float:
+        """Former name of ``num_train_epochs``."""
         return self.num_train_epochs
 
     @property
     def per_device_batch_size(self) -> int:
+        """Former name of ``per_device_train_batch_size``."""
         return self.per_device_train_batch_size
 
     @property
     def grad_accumulation(self) -> int:
+        """Former name of ``gradient_accumulation_steps``."""
         return self.gradient_accumulation_steps
 
 
@@ -159,6 +165,7 @@ def parse_train_config(data: dict[str, Any]) -> TrainConfig:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; an unreadable file or bad TOML is a ``ConfigError``."""
     file = Path(path)
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
@@ -185,6 +192,7 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
 
 
 def format_errors(exc: ValidationError) -> str:
+    """One indented ``where: message`` line per validation error of ``exc``."""
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(config)"

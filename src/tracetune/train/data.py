@@ -37,6 +37,7 @@ class SplitSummary:
     sampled_tokens: int | None = None
 
     def to_dict(self) -> dict[str, int]:
+        """The summary's fields as a plain dict."""
         return asdict(self)
 
 

@@ -45,6 +45,7 @@ class LoraTargets:
     outside: dict[str, int] = field(default_factory=dict)  # Linear modules left alone, by top-level path
 
     def summary(self) -> str:
+        """One line for people: how many modules are adapted, where, and their leaf names."""
         where = self.decoder_path or "(model root)"
         return f"{len(self.modules)} modules in {where}: {', '.join(self.leaf_names)}"
 

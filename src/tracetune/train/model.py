@@ -28,6 +28,7 @@ class Hardware:
 
 
 def detect_hardware() -> Hardware:
+    """What this machine offers: CUDA, bf16 on CUDA, and any accelerator at all (CUDA, MPS, XPU)."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -37,6 +38,7 @@ def detect_hardware() -> Hardware:
 
 
 def use_bf16(config: TrainConfig, hw: Hardware | None = None) -> bool:
+    """Whether to train in bf16 with ``config`` on ``hw`` (detected when not given)."""
     hw = hw or detect_hardware()
     return resolve_precision(config, cuda=hw.cuda, cuda_bf16=hw.cuda_bf16)
 
@@ -111,6 +113,7 @@ def load_training_tokenizer(config: TrainConfig, dataset_dir: str | Path):
 
 
 def lora_config(config: TrainConfig, targets: LoraTargets):
+    """The PEFT ``LoraConfig`` for ``config``'s rank, alpha and dropout, adapting ``targets``."""
     from peft import LoraConfig
 
     return LoraConfig(

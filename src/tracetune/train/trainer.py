@@ -49,6 +49,7 @@ class TrainResult:
 
 
 def last_checkpoint(out_dir: str | Path) -> str | None:
+    """The newest checkpoint folder in ``out_dir/checkpoints``, or None when there is none."""
     from transformers.trainer_utils import get_last_checkpoint
 
     folder = Path(out_dir) / "checkpoints"
