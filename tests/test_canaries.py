@@ -273,6 +273,8 @@ merge = false
     run = tmp_path / "runs" / "canary"
     for name in ("card/README.md", "eval/results.json", "eval/report.html", "publish/adapter/README.md"):
         assert (run / name).is_file(), name
+    shown = " ".join(result.output.split())
+    assert "next-action fidelity (3 samples, 95% intervals)" in shown and "tuned − base" in shown  # the figures, not a path only
     captured = capfd.readouterr()
     # manifest.json records the run's own config and input paths as the user typed them (local, never published)
     leaks = [leak for leak in corpus.leaks_in_dir(run, CANARIES) if not leak.endswith(" in manifest.json")]

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tracetune.cli.defaults import DefaultsInHelp
 from tracetune.errors import TracetuneError
 
 HEADLINE = ("parse_rate", "valid_call", "action_match", "tool_match", "args_similarity", "path_match", "reply_similarity")
@@ -19,7 +20,7 @@ HEADLINE = ("parse_rate", "valid_call", "action_match", "tool_match", "args_simi
 
 def register(app: typer.Typer) -> None:
     """Add the ``eval`` command to ``app``."""
-    @app.command("eval")
+    @app.command("eval", cls=DefaultsInHelp)
     def eval_command(
         prepared: Optional[Path] = typer.Option(None, "--prepared", help="Output folder of `tracetune prepare` (reads eval_episodes.jsonl)."),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for results.json and report.html (with --run: default RUN/evals/TIME)."),
@@ -29,13 +30,13 @@ def register(app: typer.Typer) -> None:
         adapter: Optional[Path] = typer.Option(None, "--adapter", help="LoRA adapter folder of the tuned model."),
         config: Optional[Path] = typer.Option(None, "--config", help="Run config (TOML); its eval section is used."),
         sets: list[str] = typer.Option([], "--set", help="Override an eval setting, e.g. --set eval.backend.kind=\"openai\"."),
-        max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Cap on sampled assistant turns."),
-        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Cap on generated tokens per sample."),
+        max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Cap on sampled assistant turns ({eval.max_samples})."),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Cap on generated tokens per sample ({eval.max_new_tokens})."),
         backend: Optional[str] = typer.Option(None, "--backend", help="transformers, openai or vllm."),
         device: Optional[str] = typer.Option(None, "--device", help="transformers: cpu, cuda or auto."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="openai: server root, e.g. http://127.0.0.1:8000/v1."),
-        max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Longest context; longer ones are skipped or windowed."),
-        long_context: Optional[str] = typer.Option(None, "--long-context", help="skip (default) or window contexts over --max-prompt-tokens."),
+        max_prompt_tokens: Optional[int] = typer.Option(None, "--max-prompt-tokens", help="Longest context (default: the max_length the data was prepared with); longer ones are windowed or skipped."),
+        long_context: Optional[str] = typer.Option(None, "--long-context", help="Contexts over --max-prompt-tokens: window them like the training windows, or skip them ({eval.long_context})."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and intervals."),
         harness: Optional[str] = typer.Option(None, "--harness", help="Run the live loop with 'builtin' (tracetune's loop) or 'pi' (the real pi CLI against the served model)."),
     ) -> None:
@@ -108,7 +109,7 @@ def _bar(err: Console):
 
 
 def _finish(console: Console, err: Console, result) -> None:
-    _print(console, json.loads(result.results_path.read_text("utf-8")))
+    print_results(console, json.loads(result.results_path.read_text("utf-8")))
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     console.print(f"results: {result.results_path}\nreport:  {result.report_path}", highlight=False)
@@ -130,7 +131,8 @@ def _adapter_base(adapter: Path | None) -> str:
     return str(base)
 
 
-def _print(console: Console, results: dict) -> None:
+def print_results(console: Console, results: dict) -> None:
+    """Base vs tuned from ``results.json``: the headline table with intervals, the floor, per tool, live, benchmarks."""
     fidelity = results.get("fidelity") or {}
     models = fidelity.get("models") or {}
     sampling = fidelity.get("sampling", {})

@@ -58,6 +58,13 @@ def register(app: typer.Typer) -> None:
         console.print(f"[bold green]run finished[/] {result.run_dir}  (manifest: {result.run_dir / 'manifest.json'})",
                       highlight=False)
         print_outputs(console, result.run_dir, cfg)
+        figures = result.run_dir / "eval" / "results.json"
+        if figures.is_file():
+            import json
+
+            from tracetune.cli.eval import print_results
+
+            print_results(console, json.loads(figures.read_text("utf-8")))
 
 
 def print_outputs(console: Console, run_dir: Path, cfg) -> None:
