@@ -258,6 +258,21 @@ def test_transformers_adapter_changes_the_output(tiny_student, adapter_dir):
     assert tuned_backend.generate(req)[0].raw == tuned.raw  # greedy: deterministic
 
 
+def test_a_merged_adapter_answers_as_the_lora_layers_do(tiny_student, adapter_dir):
+    """The tuned model is merged into its weights for speed; its greedy answers do not change."""
+    from peft import PeftModel
+
+    from tracetune.eval.backends.transformers_backend import TransformersBackend
+
+    reqs = [request("read the file a.py please " * k, max_new_tokens=10) for k in (1, 3)]
+    merged = TransformersBackend(tiny_student, adapter_dir, device="cpu", batch_size=2)
+    layered = TransformersBackend(tiny_student, adapter_dir, device="cpu", batch_size=2, merge_adapter=False)
+    assert not isinstance(merged.model, PeftModel) and isinstance(layered.model, PeftModel)
+    assert [g.raw for g in merged.generate(reqs)] == [g.raw for g in layered.generate(reqs)]
+    cast = TransformersBackend(tiny_student, adapter_dir, device="cpu", dtype="bfloat16")
+    assert next(cast.model.parameters()).dtype.is_floating_point and str(next(cast.model.parameters()).dtype) == "torch.bfloat16"
+
+
 def test_transformers_sampling_is_seeded(tiny_student):
     from tracetune.eval.backends.transformers_backend import TransformersBackend
 

@@ -1,6 +1,7 @@
 """Generation with transformers ``generate``: batched, left-padded, CPU or GPU.
 
-Loads a base model, optionally with a PEFT LoRA adapter on top. The prompt is
+Loads a base model, optionally with a PEFT LoRA adapter merged into it (as fast as the base;
+``merge_adapter=False`` keeps the LoRA layers). The prompt is
 the request's messages and tools rendered by the tokenizer's chat template
 with the generation prompt appended; the output is decoded with special
 tokens kept up to the first end-of-sequence token, then parsed by
@@ -63,6 +64,28 @@ def _dtype(name: str, device: str) -> Any:
         raise TracetuneError(f"unknown dtype {name!r}", hint="use auto, float32, bfloat16 or float16") from None
 
 
+def _load(model_path: str | Path, adapter_path: str | Path | None, dtype: Any, device: str, merge: bool) -> Any:
+    """The base model, with the adapter merged into its weights (``merge``) or kept as LoRA layers.
+
+    Merged, the tuned model generates as fast as the base (on CPU the unmerged LoRA layers of a
+    135M model halve the tokens per second). On CPU the merge happens in float32, as the publish
+    stage merges, and the merged weights are then cast to ``dtype``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    merging = adapter_path is not None and merge
+    load_dtype = torch.float32 if merging and device == "cpu" else dtype
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_path))
+        if merging:
+            model = model.merge_and_unload()
+    return model.to(device=device, dtype=dtype)
+
+
 class TransformersBackend:
     """A local model (base, or base + adapter) answering with ``model.generate``."""
 
@@ -78,9 +101,8 @@ class TransformersBackend:
         dtype: str = "auto",
         batch_size: int = 4,
         reuse_cache: bool = True,
+        merge_adapter: bool = True,
     ):
-        from transformers import AutoModelForCausalLM
-
         self.name = name or ("tuned" if adapter_path else "base")
         self.batch_size = batch_size
         self.device = resolve_device(device)
@@ -93,12 +115,7 @@ class TransformersBackend:
                 f"the tokenizer of {tokenizer_path or model_path} has no chat template",
                 hint="evaluate with the tokenizer prepare used (it carries the student's template)",
             )
-        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=_dtype(dtype, self.device))
-        if adapter_path is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, str(adapter_path))
-        self.model = model.to(self.device).eval()
+        self.model = _load(model_path, adapter_path, _dtype(dtype, self.device), self.device, merge_adapter).eval()
         self._eos_ids = self._end_ids()
         self.reuse_cache = reuse_cache
         self._kept: tuple[list[int], Any] | None = None  # (token ids, KV cache holding exactly them), batch of one
