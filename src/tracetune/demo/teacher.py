@@ -19,8 +19,6 @@ first read. Deterministic for a given seed.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from tracetune.eval.live.record import PiSessionWriter, Usage, teacher_clock
 from tracetune.eval.live.tasks import Task, load_tasks
 from tracetune.eval.live.tools import ToolResult, WorkspaceTools
 from tracetune.eval.sandbox import SandboxLimits, bwrap_problem
+from tracetune.util.workspace import fixed_workspace
 
 TEACHER_MODEL = "scripted-teacher"
 
@@ -50,7 +49,8 @@ class _Run:
 
     def __init__(self, task: Task, rng: random.Random, seed: int):
         self.task, self.rng = task, rng
-        self.workspace = Path(tempfile.mkdtemp(prefix=f"tracetune-teacher-{task.id}-"))
+        self._workspace = fixed_workspace("teacher", task.id)  # same path every run: same sessions for a seed
+        self.workspace = self._workspace.__enter__()
         task.setup(self.workspace)
         mode = "bwrap" if bwrap_problem() is None else "unsandboxed"  # trusted commands only (see above)
         self.tools = WorkspaceTools(self.workspace, SandboxLimits(timeout_s=20), mode=mode)
@@ -81,7 +81,8 @@ class _Run:
         return self.rng.choice(options).format(**fmt)
 
     def close(self) -> None:
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        """Remove the workspace (and release its lock)."""
+        self._workspace.__exit__(None, None, None)
 
 
 def _targets(task: Task) -> list[str]:

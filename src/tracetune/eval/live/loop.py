@@ -12,8 +12,6 @@ bash is still offered (the model was trained with it) and answers with an error.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +27,7 @@ from tracetune.eval.live.specs import argument_problem, normalize_arguments, off
 from tracetune.eval.live.tasks import Task
 from tracetune.eval.live.tools import WorkspaceTools
 from tracetune.eval.sandbox import SandboxMode
+from tracetune.util.workspace import fixed_workspace
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a coding agent working in a project directory. Use the tools to look at files "
@@ -121,8 +120,7 @@ def run_episode(task: Task, backend: Backend, config: LiveConfig, sessions_dir: 
     """
     mode = mode or config.sandbox_mode()
     started = time.monotonic()
-    workspace = Path(tempfile.mkdtemp(prefix=f"tracetune-live-{task.id}-"))
-    try:
+    with fixed_workspace("live", task.id) as workspace:  # same path every run: same prompts for a seed
         task.setup(workspace)
         ep = _Episode(task, backend, config, workspace, mode)
         ep.start()
@@ -131,8 +129,6 @@ def run_episode(task: Task, backend: Backend, config: LiveConfig, sessions_dir: 
             ended = ep.step()
         check = task.run_check(workspace, config.limits(), mode=mode)
         path = ep.writer.save(sessions_dir)
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
     return EpisodeResult(
         task_id=task.id, split=task.split, difficulty=task.difficulty, success=check.exit_code == 0,
         ended_by=ended or "max_turns", turns=ep.turns, tool_calls=ep.calls, valid_calls=ep.valid,

@@ -24,8 +24,6 @@ and working directory to it.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from tracetune.eval.live.config import LiveConfig
 from tracetune.eval.live.loop import is_valid_call
 from tracetune.eval.live.results import EndedBy, EpisodeResult, LiveResult, run_suite
 from tracetune.eval.live.tasks import Task
+from tracetune.util.workspace import fixed_workspace
 
 #: pi's built-in tools that match the suite's tools (pi enables read, bash, edit, write by default).
 PI_TOOLS = ["read", "bash", "edit", "write", "ls", "find", "grep"]
@@ -94,16 +93,13 @@ def run_pi_episode(task: Task, endpoint: PiEndpoint, config: LiveConfig, session
     from tracetune.eval.harness.pi_cli import run_pi_task
 
     started = time.monotonic()
-    workspace = Path(tempfile.mkdtemp(prefix=f"tracetune-live-{task.id}-"))
-    try:
+    with fixed_workspace("live-pi", task.id) as workspace:  # same path every run: same prompts for a seed
         task.setup(workspace)
         run = run_pi_task(workspace, task.instruction, endpoint.base_url, endpoint.model_name,
                           timeout=config.episode_timeout_s, pi_bin=config.pi_bin, sessions_out=sessions_dir,
                           api_key=endpoint.api_key, max_tokens=config.max_new_tokens, tools=PI_TOOLS,
                           system_prompt=config.system_prompt, sandbox=pi_sandbox(config, endpoint.base_url))
         check = task.run_check(workspace, config.limits(), mode=config.sandbox_mode())
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
     messages = _assistant_turns(run.sessions)
     calls = [c for m in messages for c in m.tool_calls]
     path = run.session_paths[-1] if run.session_paths else None
