@@ -131,9 +131,21 @@ def test_init_with_traces_writes_a_measured_config_that_runs_prepare(tmp_path, m
     config = load_config(out)
     assert config.traces.paths == traces and config.student.model == "tiny"
     assert config.prepare.max_length == config.train.max_length <= 2048
+    from tracetune.pipeline.init_config import cpu_has_bf16
+
+    assert (config.eval.backend.dtype == "bfloat16") == cpu_has_bf16()  # bf16 generation only where the CPU has it
     result = run(config, stages=[s for s in default_stages() if s.name in ("student", "prepare")], console=Console(quiet=True))
     stats = json.loads((result.run_dir / "prepare" / "prepare_stats.json").read_text())
     assert stats["examples"]["train"]["examples"] and stats["examples"]["eval"]["examples"]
+
+
+def test_bf16_is_read_from_the_cpu_flags(tmp_path):
+    from tracetune.pipeline.init_config import cpu_has_bf16
+
+    (tmp_path / "with").write_text("flags\t\t: fpu sse2 avx512f avx512_bf16 avx512_vnni\n")
+    (tmp_path / "without").write_text("flags\t\t: fpu sse2 avx2\n")
+    assert cpu_has_bf16(tmp_path / "with") and not cpu_has_bf16(tmp_path / "without")
+    assert not cpu_has_bf16(tmp_path / "missing")
 
 
 def test_claude_code_is_accepted_as_an_alias_of_claude_dash_code():
