@@ -44,7 +44,7 @@ def run(traces: list[str], lengths: list[int]) -> list[dict]:
                 started = time.perf_counter()
                 result = prepare(config, traces, Path(tmp) / f"out-{strategy}-{length}-{history}-{fit}", tokenizer=tokenizer)
                 seconds = time.perf_counter() - started
-                s = result.stats
+                s = result.stats.model_dump()  # prepare_stats.json's layout
                 rows.append(
                     {
                         "strategy": _label(strategy, history, fit),

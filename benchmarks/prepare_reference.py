@@ -92,7 +92,7 @@ def tracetune_child(args: argparse.Namespace) -> dict:
     result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
     seconds = time.perf_counter() - started
     rss = _rss()
-    s = result.stats
+    s = result.stats.model_dump()  # prepare_stats.json's layout
     limit = one_pass(config, tokenizer, args.corpus) if args.one_pass else {}
     return {"turns": s["turns"]["trainable"], "kept": s["turns"]["supervised"], "forwarded": s["tokens"]["total"],
             "supervised": s["tokens"]["supervised"], "seconds": seconds, "stage_seconds": s["seconds"],

@@ -98,7 +98,7 @@ def child(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
     seconds = time.perf_counter() - started
-    s = result.stats
+    s = result.stats.model_dump()  # prepare_stats.json's layout
     print(json.dumps({
         "seconds": seconds,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

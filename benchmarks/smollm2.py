@@ -79,7 +79,7 @@ def main() -> None:
     (args.work / "tools.json").write_text(json.dumps({"tools": tools}))
     config = PrepareConfig(student=str(student), max_length=512, tools_file=str(args.work / "tools.json"))
     result, wall, _ = timed(prepare, config, [SAMPLE], args.work / "prepared", tokenizer=load_tokenizer(student))
-    examples = result.stats["examples"]["train"]
+    examples = result.stats.model_dump()["examples"]["train"]
     print(f"prepare: {wall:.1f} s, {examples['examples']} examples, mean {examples['mean_tokens']} tokens")
 
     timer = step_timer()
