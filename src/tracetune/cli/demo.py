@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 #: Measured wall time of each demo on two quiet CPU cores (docs/benchmarks.md, `tracetune demo` section).
-MEASURED = {"smollm2": "~9 min", "smollm2-full": "37 min", "tiny": "~1.5 min"}
+MEASURED = {"smollm2": "9 min", "smollm2-full": "37 min", "tiny": "~1.5 min"}
 
 
 def register(app: typer.Typer) -> None:
