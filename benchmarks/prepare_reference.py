@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prepare_scale import DEFAULT, make_corpus, pi_files
+from prepare_scale import DEFAULT, make_corpus, pi_files, timed_prepare
 
 
 def _rss() -> tuple[float, float]:
@@ -82,15 +82,7 @@ def reference_child(args: argparse.Namespace) -> dict:
 
 
 def tracetune_child(args: argparse.Namespace) -> dict:
-    from tracetune.prepare.config import PrepareConfig
-    from tracetune.prepare.stage import load_student_tokenizer, prepare
-
-    config = PrepareConfig(student=args.student, chat_template=args.template, max_length=args.max_length,
-                           long_turns=args.long_turns)
-    tokenizer = load_student_tokenizer(config)
-    started = time.perf_counter()
-    result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
-    seconds = time.perf_counter() - started
+    config, tokenizer, result, seconds = timed_prepare(args)
     rss = _rss()
     s = result.stats.model_dump()  # prepare_stats.json's layout
     limit = one_pass(config, tokenizer, args.corpus) if args.one_pass else {}

@@ -85,10 +85,8 @@ def make_corpus(sources: list[Path], count: int, folder: Path) -> Path:
     return folder
 
 
-def child(args: argparse.Namespace) -> None:
-    """Run prepare once and print its figures as JSON (what the parent measures)."""
-    import resource
-
+def timed_prepare(args: argparse.Namespace):
+    """``prepare`` on ``args.corpus`` with the benchmark's settings: (config, tokenizer, result, seconds)."""
     from tracetune.prepare.config import PrepareConfig
     from tracetune.prepare.stage import load_student_tokenizer, prepare
 
@@ -97,7 +95,14 @@ def child(args: argparse.Namespace) -> None:
     tokenizer = load_student_tokenizer(config)
     started = time.perf_counter()
     result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
-    seconds = time.perf_counter() - started
+    return config, tokenizer, result, time.perf_counter() - started
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run prepare once and print its figures as JSON (what the parent measures)."""
+    import resource
+
+    _, _, result, seconds = timed_prepare(args)
     s = result.stats.model_dump()  # prepare_stats.json's layout
     print(json.dumps({
         "seconds": seconds,
