@@ -65,3 +65,12 @@ def test_the_teacher_writes_the_same_sessions_for_the_same_seed(tmp_path):
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and len(names) == 4
     assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in names)
+
+
+def test_test_durations_are_read_off_the_teachers_clock():
+    from tracetune.demo.teacher import steady_durations
+
+    out = "F.\n======\nFAIL: test_it (x 0.5s)\n----------------------------------------------------------------------\nRan 2 tests in 0.001s\n\nFAILED (failures=1)"
+    assert steady_durations(out) == out.replace("in 0.001s", "in 0.000s")
+    assert steady_durations("Ran 1 test in 12.345s\nOK") == "Ran 1 test in 0.000s\nOK"
+    assert steady_durations("I ran 2 tests in 0.5s") == "I ran 2 tests in 0.5s"

@@ -13,13 +13,19 @@ exploration order, parallel vs sequential reads, whether the tests are run
 before the fix, and the replies. Some sessions carry pi's tree features: a
 branch (a first path that stops to ask, then a branch summary and a second
 path that fixes), a compaction (then a follow-up question), or a failed
-first read. Deterministic for a given seed.
+first read. Deterministic for a given seed: timestamps come from a fixed clock
+(``teacher_clock``), and so do test durations: unittest's ``Ran 3 tests in
+0.001s`` is recorded as ``in 0.000s`` (``steady_durations``), since a real
+duration that flips between 0.000 and 0.001 would change the training data,
+and so the demo's figures, from one run to the next.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,7 @@ TEACHER_MODEL = "scripted-teacher"
 _OPENERS = ["Let me look at the project first.", "I'll start by exploring the files.", "", "First, a quick look around."]
 _FIX_TEXTS = ["Now I'll make the change in {path}.", "The problem is in {path}; fixing it.", "", "Updating {path}."]
 _RUN_TEXTS = ["Let me run the tests.", "Running the check to confirm.", ""]
+_DURATION = re.compile(r"^(Ran \d+ tests? in )\d+\.\d+s$", re.MULTILINE)
 _DONE_TEXTS = [
     "Done: I changed {paths} and `{check}` now passes.",
     "Fixed. {paths} updated; all tests pass.",
@@ -47,10 +54,9 @@ _DONE_TEXTS = [
 class _Run:
     """One teacher session: a workspace, a pi session writer, and the acting helper."""
 
-    def __init__(self, task: Task, rng: random.Random, seed: int):
+    def __init__(self, task: Task, rng: random.Random, seed: int, workspace: Path):
         self.task, self.rng = task, rng
-        self._workspace = fixed_workspace("teacher", task.id)  # same path every run: same sessions for a seed
-        self.workspace = self._workspace.__enter__()
+        self.workspace = workspace
         task.setup(self.workspace)
         mode = "bwrap" if bwrap_problem() is None else "unsandboxed"  # trusted commands only (see above)
         self.tools = WorkspaceTools(self.workspace, SandboxLimits(timeout_s=20), mode=mode)
@@ -72,6 +78,7 @@ class _Run:
         results = []
         for call in tool_calls:
             result = self.tools.execute(call.name, call.arguments)
+            result = replace(result, text=steady_durations(result.text))
             self.writer.tool_result(call.id, call.name, result.text, result.is_error)
             self.context_chars += len(result.text)
             results.append(result)
@@ -80,9 +87,10 @@ class _Run:
     def say(self, options: list[str], **fmt: str) -> str:
         return self.rng.choice(options).format(**fmt)
 
-    def close(self) -> None:
-        """Remove the workspace (and release its lock)."""
-        self._workspace.__exit__(None, None, None)
+
+def steady_durations(text: str) -> str:
+    """``text`` with unittest's measured durations (``Ran 2 tests in 0.001s``) read off the teacher's fixed clock."""
+    return _DURATION.sub(r"\g<1>0.000s", text)
 
 
 def _targets(task: Task) -> list[str]:
@@ -127,8 +135,8 @@ def _fix_and_check(run: _Run) -> str:
 
 def _session(task: Task, seed: int, shape: str) -> PiSessionWriter:
     rng = random.Random(zlib.crc32(f"{task.id}/{seed}".encode()))
-    run = _Run(task, rng, seed=zlib.crc32(f"teacher/{task.id}/{seed}".encode()))
-    try:
+    with fixed_workspace("teacher", task.id) as workspace:  # same path every run: same sessions for a seed
+        run = _Run(task, rng, seed=zlib.crc32(f"teacher/{task.id}/{seed}".encode()), workspace=workspace)
         run.writer.model_change()
         run.writer.thinking_level_change("off")
         run.user(rng.choice([task.instruction, *task.phrasings]))
@@ -151,8 +159,6 @@ def _session(task: Task, seed: int, shape: str) -> PiSessionWriter:
             run.act("", [("read", {"path": _targets(task)[-1]})])
             run.act(f"That is the final {_targets(task)[-1]}.", [])
         return run.writer
-    finally:
-        run.close()
 
 
 def generate_demo_traces(

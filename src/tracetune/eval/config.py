@@ -29,6 +29,7 @@ class BackendConfig(BaseModel):
     batch_size: int = Field(4, ge=1, description="Requests generated together (transformers) or in flight at once (HTTP).")
     device: str = Field("auto", description="transformers: 'cpu', 'cuda', 'cuda:1' or 'auto' (GPU when there is one).")
     dtype: str = Field("auto", description="transformers: 'auto', 'float32', 'bfloat16' or 'float16'.")
+    stop_loops: bool = Field(True, description="transformers: stop a sample that repeats one span 3 times over 32+ tokens; it counts as unfinished, as at the token cap, without keeping its batch waiting for the cap.")
     base_url: str | None = Field(None, description="openai: the server root, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key (may be unset).")
     base_model_name: str | None = Field(None, description="openai/vllm: model name of the base model on the server (default: the base model given).")

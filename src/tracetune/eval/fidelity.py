@@ -169,14 +169,15 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
 
 
 def complete_message(gen: Generation) -> tuple[Message | None, str | None]:
-    """The message to score and the failure kind: output cut at the token cap is ``truncated``.
+    """The message to score and the failure kind: output cut at the token cap is ``truncated``,
+    output stopped repeating one span is ``looping``.
 
     An agent cannot act on half a message (a server reports ``finish_reason:
     length``), and counting it as a text reply would credit a model that never
     stops talking (an untrained one) with a perfect parse rate.
     """
     if not gen.finished:
-        return None, "truncated"
+        return None, "looping" if gen.looping else "truncated"
     return gen.message, gen.parse_error
 
 

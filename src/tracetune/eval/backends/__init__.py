@@ -60,7 +60,8 @@ class BackendSet:
             adapter = self.adapter_dir if role == "tuned" else None
             return TransformersBackend(self.base_model, adapter, tokenizer_path=self.tokenizer_path,
                                        chat_template=self.chat_template, name=role,
-                                       device=self.config.device, dtype=self.config.dtype, batch_size=self.config.batch_size)
+                                       device=self.config.device, dtype=self.config.dtype, batch_size=self.config.batch_size,
+                                       stop_loops=self.config.stop_loops)
         if kind == "openai":
             return self._openai(role)
         return self._vllm(role)

@@ -30,7 +30,8 @@ class Generation:
     parse_error: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finished: bool = True  # False when cut at max_new_tokens
+    finished: bool = True  # False when cut at max_new_tokens (or stopped looping)
+    looping: bool = False  # stopped early because it kept repeating one span (never finished)
 
 
 class Backend(Protocol):

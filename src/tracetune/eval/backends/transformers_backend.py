@@ -6,7 +6,8 @@ the request's messages and tools rendered by the tokenizer's chat template
 with the generation prompt appended; the output is decoded with special
 tokens kept up to the first end-of-sequence token, then parsed by
 ``tracetune.eval.parsing``. Greedy unless a request asks for a temperature;
-seeded either way.
+seeded either way. A sample caught repeating one span is stopped there
+(``tracetune.eval.backends.loops``) and counts as unfinished, like one at the cap.
 
 Prompts are rarely new from the first token: every sample of an eval shares
 the system prompt and tool definitions, and each turn of a live episode
@@ -74,15 +75,23 @@ def _load(model_path: str | Path, adapter_path: str | Path | None, dtype: Any, d
     import torch
     from transformers import AutoModelForCausalLM
 
+    from transformers.utils import logging as hf_logging
+
     merging = adapter_path is not None and merge
     load_dtype = torch.float32 if merging and device == "cpu" else dtype
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
-    if adapter_path is not None:
-        from peft import PeftModel
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar per model would break the eval's own progress bar
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
+        if adapter_path is not None:
+            from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter_path))
-        if merging:
-            model = model.merge_and_unload()
+            model = PeftModel.from_pretrained(model, str(adapter_path))
+            if merging:
+                model = model.merge_and_unload()
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return model.to(device=device, dtype=dtype)
 
 
@@ -102,6 +111,7 @@ class TransformersBackend:
         batch_size: int = 4,
         reuse_cache: bool = True,
         merge_adapter: bool = True,
+        stop_loops: bool = True,
     ):
         self.name = name or ("tuned" if adapter_path else "base")
         self.batch_size = batch_size
@@ -118,6 +128,7 @@ class TransformersBackend:
         self.model = _load(model_path, adapter_path, _dtype(dtype, self.device), self.device, merge_adapter).eval()
         self._eos_ids = self._end_ids()
         self.reuse_cache = reuse_cache
+        self.stop_loops = stop_loops
         self._kept: tuple[list[int], Any] | None = None  # (token ids, KV cache holding exactly them), batch of one
         self._cache_kwarg = _cache_kwarg(self.model)
 
@@ -178,6 +189,13 @@ class TransformersBackend:
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 1.0, "top_k": 0}
+        if self.stop_loops:
+            from transformers import StoppingCriteriaList
+
+            from tracetune.eval.backends.loops import LoopStop
+
+            loops = LoopStop(width, self._eos_ids)
+            extra["stopping_criteria"] = StoppingCriteriaList([loops])
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -187,12 +205,15 @@ class TransformersBackend:
                 **sampling,
                 **extra,
             )
+        stopped = loops.stopped if self.stop_loops else {}
         if cache is not None and len(rows) == 1:  # a live turn: keep its whole context for the next one
             self._kept = (out[0].tolist()[: cache.get_seq_length()], cache)
         results = {}
         for row, i in enumerate(idx):
             new = out[row, width:].tolist()
-            results[i] = self._finish(new, prompts[i], requests[i], len(rows[row]))
+            if row in stopped:  # looping: cut where it was stopped, unfinished like a sample at the cap
+                new = new[: stopped[row]]
+            results[i] = self._finish(new, prompts[i], requests[i], len(rows[row]), looping=row in stopped)
         return results
 
     def _prefix_cache(self, prefix: list[int]) -> Any | None:
@@ -222,8 +243,9 @@ class TransformersBackend:
         self._kept = (list(prefix), cache)
         return cache
 
-    def _finish(self, new_ids: list[int], prompt: str, request: GenerationRequest, prompt_tokens: int) -> Generation:
-        cut = next((k for k, t in enumerate(new_ids) if t in self._eos_ids), None)
+    def _finish(self, new_ids: list[int], prompt: str, request: GenerationRequest, prompt_tokens: int,
+                *, looping: bool = False) -> Generation:
+        cut = None if looping else next((k for k, t in enumerate(new_ids) if t in self._eos_ids), None)
         finished = cut is not None
         kept = new_ids[: cut + 1] if finished else new_ids
         raw = self.tokenizer.decode(kept, skip_special_tokens=False)
@@ -235,6 +257,7 @@ class TransformersBackend:
             prompt_tokens=prompt_tokens,
             completion_tokens=len(kept),
             finished=finished,
+            looping=looping,
         )
 
     def close(self) -> None:
