@@ -84,7 +84,7 @@ def _too_long(head: str, prefix: int, max_length: int) -> str:
         return (f"{at}: the system prompt and tool definitions alone take {prefix:,} tokens; raise max_length well "
                 f"above {prefix:,}, or give shorter tool definitions (tools_file) or a shorter system prompt")
     if prefix * 4 > max_length:
-        return (f"{at}: the system prompt and tool definitions take {prefix:,} of them, leaving {max_length - prefix:,} "
-                "for a turn and its context; raise max_length, give shorter tool definitions (tools_file), or lower "
-                "clip_tool_result_chars")
+        return (f"{at}: the system prompt and tool definitions take up to {prefix:,} of them (in the sessions that "
+                f"dropped turns), leaving {max_length - prefix:,} for a turn and its context; raise max_length, give "
+                "shorter tool definitions (tools_file), or lower clip_tool_result_chars")
     return f"{at}: a turn with its tool result does not fit; raise max_length, or lower clip_tool_result_chars"
