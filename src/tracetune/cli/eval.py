@@ -39,12 +39,17 @@ def register(app: typer.Typer) -> None:
         long_context: Optional[str] = typer.Option(None, "--long-context", help="Contexts over --max-prompt-tokens: window them like the training windows, or skip them ({eval.long_context})."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and intervals."),
         harness: Optional[str] = typer.Option(None, "--harness", help="Run the live loop with 'builtin' (tracetune's loop) or 'pi' (the real pi CLI against the served model)."),
+        verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' progress bars and warnings (hidden by default)."),
     ) -> None:
         """Score the base and tuned student on the teacher's held-out next actions.
 
         Either a prepared folder (--prepared, --adapter, --out), or a finished run (--run RUN), optionally on
         sessions given now (--traces PATH...), read, redacted and rendered with the run's own settings.
         """
+        if not verbose:
+            from tracetune.util import quiet
+
+            quiet.quiet_libraries()
         from tracetune.eval.stage import evaluate
         from tracetune.pipeline.config import load_config
 

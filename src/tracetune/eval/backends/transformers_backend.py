@@ -75,23 +75,15 @@ def _load(model_path: str | Path, adapter_path: str | Path | None, dtype: Any, d
     import torch
     from transformers import AutoModelForCausalLM
 
-    from transformers.utils import logging as hf_logging
-
     merging = adapter_path is not None and merge
     load_dtype = torch.float32 if merging and device == "cpu" else dtype
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar per model would break the eval's own progress bar
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
-        if adapter_path is not None:
-            from peft import PeftModel
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
+    if adapter_path is not None:
+        from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter_path))
-            if merging:
-                model = model.merge_and_unload()
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
+        model = PeftModel.from_pretrained(model, str(adapter_path))
+        if merging:
+            model = model.merge_and_unload()
     return model.to(device=device, dtype=dtype)
 
 
@@ -189,6 +181,7 @@ class TransformersBackend:
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": 1.0, "top_k": 0}
+        loops = None
         if self.stop_loops:
             from transformers import StoppingCriteriaList
 
@@ -205,7 +198,7 @@ class TransformersBackend:
                 **sampling,
                 **extra,
             )
-        stopped = loops.stopped if self.stop_loops else {}
+        stopped = loops.stopped if loops is not None else {}
         if cache is not None and len(rows) == 1:  # a live turn: keep its whole context for the next one
             self._kept = (out[0].tolist()[: cache.get_seq_length()], cache)
         results = {}
