@@ -182,11 +182,12 @@ def _run_all(stages: list[Stage], ctx: StageContext, result: RunResult, force: t
         details: dict[str, TaskID] = {}
 
         def on_progress(step: str, done: int, total: int, note: str = "") -> None:
-            """One bar per step (each keeps its own rate, so its ETA); a finished step's bar is hidden."""
+            """One bar per step (each keeps its own rate, so its ETA); only the latest step's bar shows
+            (a step that reports again, such as a sweep's winner trained on past its rung, shows again)."""
             if step not in details:
-                for other in details.values():
-                    progress.update(other, visible=False)
                 details[step] = progress.add_task("", total=total or None)
+            for other, task_id in details.items():
+                progress.update(task_id, visible=other == step)
             label = f"  [dim]{escape(step)}{escape(' ' + note) if note else ''}[/]"
             progress.update(details[step], description=label, completed=done, total=total or None)
 

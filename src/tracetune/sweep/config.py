@@ -33,6 +33,12 @@ class SelectionRule(BaseModel):
         description="Among tied variants prefer the smaller value of each key in turn (cheaper first).",
     )
 
+    rung_steps: int | None = Field(
+        None, ge=1, description="Successive halving with one rung: every variant trains to this optimizer step "
+        "(on the schedule of the full max_steps) and is scored there; only the best continues to max_steps. "
+        "Most of the compute then goes to the winner.",
+    )
+
     @field_validator("tie_break")
     @classmethod
     def _former_names(cls, keys: list[str]) -> list[str]:
@@ -80,6 +86,10 @@ class SweepConfig(BaseModel):
 
     grid: SweepGrid = Field(default_factory=SweepGrid, description="The grid of variants.")
     rule: SelectionRule = Field(default_factory=SelectionRule, description="The selection rule, fixed before training.")
+    isolate_variants: bool = Field(
+        True, description="Train each variant in a process of its own, so the run's peak memory is one variant's "
+        "rather than every variant's together (costs a few seconds of start-up a variant).",
+    )
 
 
 def load_sweep_config(path: str | Path | None = None, **overrides: Any) -> SweepConfig:

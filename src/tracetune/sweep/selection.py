@@ -59,7 +59,7 @@ def eval_set_hash(dataset_dir: str | Path) -> str:
 def fix_rule(out_dir: str | Path, rule: SelectionRule, eval_hash: str, variants: list[str]) -> str:
     """Write the rule file (or confirm an existing one says the same); return its sha256."""
     path = Path(out_dir) / RULE_FILE
-    content = {"version": RULE_VERSION, **rule.model_dump(mode="json"), "eval_set_sha256": eval_hash, "variants": variants}
+    content = {"version": RULE_VERSION, **rule.model_dump(mode="json", exclude_none=True), "eval_set_sha256": eval_hash, "variants": variants}
     if path.exists():
         existing = json.loads(path.read_text("utf-8"))
         if existing != content:
@@ -86,7 +86,7 @@ def load_rule(out_dir: str | Path, expected_sha256: str) -> tuple[SelectionRule,
             hint="restore the original rule file, or run a new sweep with the new rule",
         )
     data = json.loads(path.read_text("utf-8"))
-    rule = SelectionRule(**{k: data[k] for k in SelectionRule.model_fields})
+    rule = SelectionRule(**{k: data[k] for k in SelectionRule.model_fields if k in data})
     return rule, data
 
 

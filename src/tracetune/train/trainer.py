@@ -178,6 +178,24 @@ def progress_callback(fn: ProgressFn):
     return _Progress()
 
 
+def stop_at_step(step: int):
+    """A ``TrainerCallback`` that ends training after optimizer step ``step``, evaluated and checkpointed there.
+
+    The schedule stays that of the full ``max_steps``, so resuming the checkpoint later continues the same run.
+    """
+    from transformers import TrainerCallback
+
+    class _StopAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= step:
+                control.should_evaluate = args.eval_strategy != "no"
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return _StopAt()
+
+
 def _final_metrics(history: list[dict[str, Any]], train_metrics: dict[str, float], trainer) -> dict[str, float]:
     evals = [h for h in history if "eval_loss" in h]
     metrics: dict[str, float] = {k: float(v) for k, v in train_metrics.items() if isinstance(v, (int, float))}
