@@ -21,6 +21,15 @@ def test_example_config_validates_and_names_every_section():
             assert f"[{section}" in text, f"example.toml has no [{section}] section"
 
 
+def test_every_commented_key_of_the_example_is_one_the_loader_accepts(tmp_path):
+    import re
+
+    text = re.sub(r"^# ?([a-z_]+ = )", r"\1", EXAMPLE.read_text(), flags=re.M)
+    (tmp_path / "all.toml").write_text(text)
+    config = load_config(tmp_path / "all.toml")
+    assert config.sweep.rule.rung_steps == 20 and config.sweep.isolate_variants and config.train.max_steps == 200
+
+
 def test_every_bad_key_is_listed_with_its_location(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(

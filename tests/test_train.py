@@ -58,8 +58,16 @@ def trained(tiny_student, pi_data, tmp_path_factory):
     ids = torch.tensor([load_from_disk(str(pi_data / "dataset"))["eval"][0]["input_ids"][:64]])
     probe = ProbeLogits(ids)
     from tracetune.train.trainer import train
+    from tracetune.util import memory
 
-    result = train(quick(tiny_student), pi_data, out, callbacks=[probe])
+    trims: list[int] = []
+    real_trim = memory.trim_heap
+    memory.trim_heap = lambda: trims.append(1) or real_trim()
+    try:
+        result = train(quick(tiny_student), pi_data, out, callbacks=[probe])
+    finally:
+        memory.trim_heap = real_trim
+    probe.trims = len(trims)
     return result, probe, ids
 
 
@@ -73,6 +81,7 @@ def test_heldout_assistant_loss_falls_clearly(trained):
     assert m["eval_mean_token_accuracy"] > m["eval_mean_token_accuracy_before"]
     assert m["train_tokens_per_second"] > 0
     assert any("tokens_per_second" in h for h in result.history)
+    assert trained[1].trims >= result.global_step  # the heap is trimmed after every step (util/memory.py)
 
 
 @needs_pi

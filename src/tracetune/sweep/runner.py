@@ -29,6 +29,7 @@ from tracetune.sweep.variants import Variant, expand
 from tracetune.train.config import TrainConfig
 from tracetune.train.trainer import point_trackio_at, stop_at_step, train
 from tracetune.util.files import atomic_write_json, sha256_file
+from tracetune.util.memory import trim_heap
 
 STATE_FILE = "sweep.json"
 RUNG_FILE = "rung.json"  # a variant's figures at the rung, when the rule has one
@@ -82,6 +83,7 @@ def run_sweep(
         on_rule_written(out / RULE_FILE, sha)
     point_trackio_at(out, train_config)
 
+    trim_heap()  # what reading and rendering freed goes back before the variants' processes start
     outcomes: list[VariantOutcome] = []
     for variant in variants:
         outcome = _run_variant(variant, train_config, dataset_dir, out / "variants" / variant.name, on_step,

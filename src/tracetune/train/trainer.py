@@ -30,6 +30,7 @@ from tracetune.train.lora import LoraTargets, resolve_lora_targets
 from tracetune.train.model import build_sft_args, load_base_model, load_training_tokenizer, lora_config
 from tracetune.train.tracking import log_against_optimizer_step
 from tracetune.util.files import atomic_write_json
+from tracetune.util.memory import heap_trim_callback
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int, dict[str, float]], None]
@@ -80,6 +81,7 @@ def train(
     with _quiet(out):
         trainer, targets, summaries = build_trainer(config, dataset_dir, out, eval_on_start=checkpoint is None)
     _warn_dropped(summaries)
+    trainer.add_callback(heap_trim_callback())  # see util/memory.py: the heap fragments over a long run
     for callback in callbacks:
         trainer.add_callback(callback)
     if on_progress is not None:
