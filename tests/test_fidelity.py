@@ -18,7 +18,8 @@ from tracetune.eval.fidelity import SamplingStats, build_candidates, read_episod
 from tracetune.eval.inspect_bench import InspectModel, fold_log, run_benchmarks
 from tracetune.eval.parsing import parse_output
 from tracetune.eval.report import describe_action, headline, render_html
-from tracetune.eval.stage import evaluate
+from tracetune.eval.stage import evaluate, with_prompt_cap
+from tracetune.prepare.config import PrepareConfig
 from tracetune.eval.stats import paired_difference, rate, wilson
 
 TOOLS = (
@@ -275,6 +276,33 @@ def test_a_huge_held_out_context_reaches_the_model_cut_to_the_prepared_max_lengt
     assert seen and all(backends["base"].count_prompt_tokens(r) <= 2000 for r in seen)
     sampling = json.loads(result.results_path.read_text())["fidelity"]["sampling"]
     assert sampling["windowed"] >= 1 and sampling["kept"] == len(seen)
+
+
+def test_a_windowed_context_repeats_the_task_as_the_training_windows_did(tmp_path, monkeypatch):
+    """The first user message is clipped to the prepared head_user_chars, not a limit of eval's own."""
+    task = "fix app.py " + "y" * 3000
+    long = Episode("long", (
+        Message("user", task),
+        Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True),
+        Message("tool", "x" * 20_000, tool_call_id="c1", name="read"),
+        Message("assistant", "", (ToolCall("c2", "bash", {"command": "python app.py"}),), trainable=True),
+        Message("tool", "ok", tool_call_id="c2", name="bash"),
+        Message("assistant", "", (ToolCall("c3", "bash", {"command": "pytest"}),), trainable=True),
+    ))
+    (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(long, TOOLS, system_prompt="sys")) + "\n")
+    backends: dict = {}
+    monkeypatch.setattr(BackendSet, "open", lambda self, role: scripted_open(backends)(role))
+    for chars in (40, 1000):
+        (tmp_path / "student.json").write_text(json.dumps({"max_length": 2000, "head_user_chars": chars}))
+        out = tmp_path / f"out{chars}"
+        evaluate(EvalConfig(max_samples=8, models=["base"]), tmp_path, "base-model", None, out)
+        samples = json.loads((out / "results.json").read_text())["fidelity"]["samples"]
+        windowed = [s for s in samples if s["omitted_messages"]]
+        assert windowed and json.loads((out / "results.json").read_text())["settings"]["config"]["head_user_chars"] == chars
+        heads = [m["content"] for r in backends["base"].seen for m in r.messages if m["role"] == "user"]
+        assert any(h.startswith(task[:chars] + "\n[...]\n\n[... ") for h in heads)
+    (tmp_path / "student.json").write_text(json.dumps({"max_length": 2000}))  # prepared before it was recorded
+    assert with_prompt_cap(EvalConfig(), tmp_path).head_user_chars == PrepareConfig.model_fields["head_user_chars"].default
 
 
 def test_cli_eval_prints_the_table_and_writes_files(prepared, tmp_path, monkeypatch):

@@ -94,6 +94,7 @@ def test_stats_count_every_turn(prepared):
     assert stats["read"]["sessions"] == 12
     student = json.loads((prepared.out_dir / "student.json").read_text())
     assert student["tokenizer_class"] and student["chat_template_sha256"]
+    assert (student["max_length"], student["head_user_chars"]) == (4096, 4000)  # the defaults eval windows with
 
 
 def test_secret_is_redacted_before_anything_is_written(prepared):

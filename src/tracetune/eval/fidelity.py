@@ -31,9 +31,11 @@ from tracetune.errors import TracetuneError
 from tracetune.eval.backends.base import Backend, Generation, GenerationRequest
 from tracetune.eval.config import EvalConfig, ModelRole
 from tracetune.eval.scorers import TurnScore, score_turn
+from tracetune.prepare.config import PrepareConfig
+from tracetune.prepare.planner import MARKER
 
-MARKER = "[... {n} earlier messages omitted ...]"
-HEAD_USER_CHARS = 2000
+#: The task's first user message in a windowed context when unset, as prepare's default.
+HEAD_USER_CHARS = PrepareConfig.model_fields["head_user_chars"].default
 
 Progress = Callable[[str, int, int], None]  # (model role, done, total)
 
@@ -144,9 +146,11 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
         return None
     starts = [j for j in range(first_user + 1, len(body)) if body[j]["role"] in ("user", "assistant")]
 
+    limit = HEAD_USER_CHARS if config.head_user_chars is None else config.head_user_chars
+
     def build(start: int) -> Sample:
         text = body[first_user]["content"] or ""
-        task = text[:HEAD_USER_CHARS] + ("\n[...]" if len(text) > HEAD_USER_CHARS else "")
+        task = text[:limit] + ("\n[...]" if len(text) > limit else "")
         omitted = start - first_user - 1
         intro = {"role": "user", "content": f"{task}\n\n{MARKER.format(n=omitted)}"}
         rest = list(body[start:])

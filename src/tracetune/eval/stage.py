@@ -18,7 +18,7 @@ from typing import Any, Callable
 from tracetune.errors import TracetuneError
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.config import EvalConfig
-from tracetune.eval.fidelity import FidelityRun, Progress, run_fidelity
+from tracetune.eval.fidelity import HEAD_USER_CHARS, FidelityRun, Progress, run_fidelity
 from tracetune.eval.report import RESULTS_VERSION, fidelity_section, headline, render_html, write_results
 
 
@@ -77,20 +77,25 @@ def evaluate(
 
 
 def with_prompt_cap(config: EvalConfig, prepared: Path) -> EvalConfig:
-    """``max_prompt_tokens`` filled from the max_length the data was prepared with, when unset."""
-    if config.max_prompt_tokens is not None:
-        return config
+    """``max_prompt_tokens`` and ``head_user_chars`` filled from the settings the data was prepared with, when unset."""
     info_path = prepared / "student.json"
     try:
-        cap = json.loads(info_path.read_text("utf-8")).get("max_length")
+        info = json.loads(info_path.read_text("utf-8"))
     except (OSError, ValueError):
-        cap = None
-    if not isinstance(cap, int):
-        raise TracetuneError(
-            f"cannot tell the prepared max_length from {info_path}",
-            hint="set eval.max_prompt_tokens (--max-prompt-tokens), or prepare the data again",
-        )
-    return config.model_copy(update={"max_prompt_tokens": cap})
+        info = {}
+    update: dict[str, int] = {}
+    if config.head_user_chars is None:
+        chars = info.get("head_user_chars")  # absent from data prepared before it was recorded: prepare's default then
+        update["head_user_chars"] = chars if isinstance(chars, int) else HEAD_USER_CHARS
+    if config.max_prompt_tokens is None:
+        cap = info.get("max_length")
+        if not isinstance(cap, int):
+            raise TracetuneError(
+                f"cannot tell the prepared max_length from {info_path}",
+                hint="set eval.max_prompt_tokens (--max-prompt-tokens), or prepare the data again",
+            )
+        update["max_prompt_tokens"] = cap
+    return config.model_copy(update=update)
 
 
 def _models_available(config: EvalConfig, adapter: Path | None, say: Callable[[str], None]) -> EvalConfig:

@@ -208,6 +208,7 @@ def student_info(config: PrepareConfig, tokenizer, audit: TemplateAudit | None =
         "include_reasoning": config.include_reasoning,
         "max_length": config.max_length,
         "strategy": config.strategy,
+        "head_user_chars": config.head_user_chars,
     }
 
 
