@@ -136,8 +136,9 @@ def test_init_with_traces_writes_a_measured_config_that_runs_prepare(tmp_path, m
                                    *[a for t in traces for a in ("--traces", t)]])
     assert res.exit_code == 0, res.output
     text = out.read_text()
-    assert "# Measured by `tracetune init --traces`" in text and "max_steps = 60" in text
+    assert "# Measured by `tracetune init --traces`" in text and "max_steps = 110" in text
     config = load_config(out)
+    assert config.sweep.rule.rung_steps == 16 and config.train.gradient_checkpointing
     assert config.traces.paths == traces and config.student.model == "tiny"
     assert config.prepare.max_length == config.train.max_length <= 2048
     from tracetune.pipeline.init_config import cpu_has_bf16
