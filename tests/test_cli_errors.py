@@ -77,3 +77,15 @@ def test_a_hub_error_in_a_stage_names_the_stage_in_one_line(tmp_path):
     assert lines[0].startswith("error: stage 'publish' failed: HfHubHTTPError: 403 Forbidden")
     assert len(lines[0]) < 400
     assert "Hugging Face Hub" in lines[1] and "--debug" in lines[1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["prepare", "traces", "--student", "smollm2", "--out", "prepared"],
+    ["train", "prepared", "--out", "trained", "--model", "tiny"],
+])
+def test_a_built_in_student_name_where_a_folder_is_needed_says_how_to_write_one(tmp_path, argv):
+    done = subprocess.run([sys.executable, "-m", "tracetune.cli.main", *argv], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env={**__import__("os").environ, "HF_HUB_OFFLINE": "0"})
+    assert done.returncode in (1, 2), done.stderr
+    assert "is a built-in student" in done.stderr and "tracetune student" in done.stderr
+    assert "Traceback" not in done.stderr and "Retrying" not in done.stderr

@@ -202,3 +202,21 @@ def test_prepare_command_takes_workers_and_long_turns(tmp_path, tiny_student):
     bad = CliRunner().invoke(app, ["prepare", str(TESTS / "fixtures" / "pi"), "--student", str(tiny_student),
                                    "--out", str(tmp_path / "x"), "--long-turns", "chop"])
     assert bad.exit_code != 0 and "long_turns" in str(bad.exception)
+
+
+def test_workers_from_a_script_without_the_main_guard_fail_fast_and_say_why(tmp_path, tiny_student):
+    import subprocess
+
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "from tracetune.prepare import workers\n"
+        "from tracetune.prepare.config import PrepareConfig\n"
+        "from tracetune.prepare.stage import prepare\n"
+        "workers.MIN_PARALLEL_BYTES = 0\n"
+        f"prepare(PrepareConfig(student={str(tiny_student)!r}), [{str(TESTS / 'fixtures' / 'pi')!r}], "
+        f"{str(tmp_path / 'out')!r}, workers=2)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "a prepare worker process died" in done.stderr
+    assert 'if __name__ == "__main__"' in done.stderr

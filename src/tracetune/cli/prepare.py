@@ -52,6 +52,9 @@ def register(app: typer.Typer) -> None:
         from tracetune.prepare.workers import default_workers
         from tracetune.readers.registry import ReadOptions
 
+        from tracetune.pipeline.student import refuse_builtin_name
+
+        refuse_builtin_name(student, "--student")
         if template and chat_template and template != chat_template:
             raise TracetuneError("--template and --chat-template name different templates", hint="pass one of them")
         try:

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
         packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack examples into full rows (documents kept apart)."),
         padding_free: Optional[bool] = typer.Option(None, "--padding-free/--no-padding-free", help="One unpadded row per batch."),
         gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."),
+        decision_weight: Optional[float] = typer.Option(None, "--decision-weight", help="Loss weight of the tokens that pick the next action ({train.decision_weight}; 1 = plain mean)."),
         bf16: Optional[str] = typer.Option(None, "--bf16", help="auto | true | false (auto: where the GPU supports it)."),
         load_in_4bit: Optional[bool] = typer.Option(None, "--load-in-4bit/--no-load-in-4bit", help="QLoRA (CUDA + the 'quant' extra)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed ({train.seed})."),
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
         grad_accumulation: Optional[int] = typer.Option(None, "--grad-accumulation", hidden=True, help="Former name of --gradient-accumulation-steps."),
     ) -> None:
         """Fine-tune the student with LoRA on the prepared dataset (works under `accelerate launch`)."""
+        from tracetune.pipeline.student import refuse_builtin_name
         from tracetune.train.config import load_train_config
         from tracetune.train.trainer import finish_distributed, is_main_process, train
 
@@ -83,8 +85,9 @@ def register(app: typer.Typer) -> None:
             max_length=max_length, packing=packing, padding_free=padding_free,
             gradient_checkpointing=gradient_checkpointing, bf16=_bf16(bf16), load_in_4bit=load_in_4bit, seed=seed,
             eval_steps=eval_steps, save_steps=save_steps, report_to=report_to, trackio_space_id=trackio_space_id,
-            save_merged=save_merged,
+            save_merged=save_merged, decision_weight=decision_weight,
         )
+        refuse_builtin_name(cfg.model, "--model")
         main = is_main_process()
         console = Console(stderr=True, quiet=not main)
         try:

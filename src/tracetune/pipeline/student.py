@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tracetune.errors import TracetuneError
+
 STUDENT_POINTER = "student.json"
 BUILTIN_STUDENTS = ("tiny", "smollm2")
 
@@ -32,3 +34,17 @@ def student_path(student_dir: Path, model: str) -> str:
     if pointer.is_file():
         return json.loads(pointer.read_text(encoding="utf-8"))["path"]
     return model
+
+
+def refuse_builtin_name(model: str, flag: str) -> None:
+    """A clear error when a built-in student's name is given where a model folder or hub id is needed.
+
+    Without it the name is looked up on the Hub (``smollm2`` is no repository) and fails
+    after a minute of retries.
+    """
+    if model in BUILTIN_STUDENTS and not Path(model).exists():
+        raise TracetuneError(
+            f"{flag} {model}: '{model}' is a built-in student, not a model folder or hub id",
+            hint=f"write it to a folder once with `tracetune student {model} --out students/{model}` and pass "
+            f"{flag} students/{model} (a run config's [student] model = \"{model}\" does this for you)",
+        )

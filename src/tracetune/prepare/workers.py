@@ -24,8 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from tracetune.errors import TracetuneError
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import ConversationCounts
+
+#: Why a worker process dies while starting, nearly always.
+MAIN_GUARD_HINT = ("workers start with 'spawn', which re-imports the calling script: put the prepare() call under "
+                   "`if __name__ == \"__main__\":`, or pass workers=1")
 
 #: Characters of text per detection task (a big file is spread over the workers).
 DETECT_CHUNK = 400_000
@@ -54,10 +59,29 @@ class WorkerState:
 _STATE: WorkerState | None = None
 
 
-def _init(tokenizer, config: PrepareConfig) -> None:
+def _init(state_file: str) -> None:
     global _STATE
+    import pickle
+
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    with open(state_file, "rb") as fh:
+        tokenizer, config = pickle.load(fh)
     _STATE = WorkerState(tokenizer, config)
+
+
+def _state_file(tokenizer, config: PrepareConfig) -> str:
+    """The tokenizer and config pickled to a temporary file, for the workers to load.
+
+    Passed inline, they would go down the start pipe (megabytes): a worker that dies before
+    reading it all (a script without the ``__main__`` guard) would leave ``spawn`` blocked on
+    the write forever instead of reporting the broken pool.
+    """
+    import pickle
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("wb", prefix="tracetune-workers-", suffix=".pkl", delete=False) as fh:
+        pickle.dump((tokenizer, config), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return fh.name
 
 
 def _call(fn: Callable[[WorkerState, Any], Any], item: Any) -> Any:
@@ -71,12 +95,18 @@ class Workers:
         self.count = max(1, count)
         self.state = WorkerState(tokenizer, config)
         self.executor = None
+        self.state_file: str | None = None
         if self.count > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            if getattr(multiprocessing.current_process(), "_inheriting", False):
+                raise TracetuneError("prepare's worker processes were asked for while a worker was starting",
+                                     hint=MAIN_GUARD_HINT)
+
+            self.state_file = _state_file(tokenizer, config)
             self.executor = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_init, initargs=(tokenizer, config))
+                                                initializer=_init, initargs=(self.state_file,))
 
     def run(self, fn: Callable[[WorkerState, Any], Any], tagged: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         """(tag, fn(state, item)) for each (tag, item), in order; items are drawn only as room frees up."""
@@ -90,22 +120,35 @@ class Workers:
             pending.append((tag, self.executor.submit(_call, fn, item)))
             if len(pending) >= ahead:
                 tag_done, future = pending.popleft()
-                yield tag_done, future.result()
+                yield tag_done, _result(future)
         while pending:
             tag_done, future = pending.popleft()
-            yield tag_done, future.result()
+            yield tag_done, _result(future)
 
     def close(self) -> None:
         """Shut the worker processes down, dropping tasks not yet started; no-op without workers."""
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
+        if self.state_file is not None:
+            Path(self.state_file).unlink(missing_ok=True)
+            self.state_file = None
 
     def __enter__(self) -> "Workers":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _result(future) -> Any:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise TracetuneError("a prepare worker process died (its error, if any, is printed above)",
+                             hint=MAIN_GUARD_HINT + "; if it was killed, free memory or lower workers") from None
 
 
 def worth_starting(count: int, paths: Iterable[Path]) -> int:

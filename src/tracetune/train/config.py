@@ -87,6 +87,13 @@ class TrainConfig(BaseModel):
     gradient_accumulation_steps: int = Field(4, ge=1, description="Forward passes per optimizer step (formerly `grad_accumulation`).")
     max_length: int = Field(4096, ge=8, description="Tokens per sequence; longer examples are cut at the end (start kept).")
 
+    decision_weight: float = Field(
+        1.0, ge=1, description="Loss weight of the tokens where the assistant picks its next action (the first "
+        "decision_tokens of each assistant turn and of each tool call, through the tool's name); 1 = the plain "
+        "token mean. Training only: eval_loss stays the plain mean.",
+    )
+    decision_tokens: int = Field(16, ge=1, description="Targets weighted by decision_weight at each turn's start and each tool call.")
+
     packing: bool = Field(False, description="Pack several examples into one max_length row (best-fit, documents kept apart).")
     padding_free: bool = Field(False, description="Concatenate a batch into one row without padding (needs flash-attention-style kernels to be fast).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
