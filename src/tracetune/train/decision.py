@@ -11,7 +11,12 @@ the plain token mean, comparable across variants and runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tracetune.errors import TracetuneError
+
+if TYPE_CHECKING:
+    from tracetune.train.config import TrainConfig
 
 #: What the shipped tool-aware templates write before every call (``chatml_tools``, ``generic_tools``).
 TOOL_CALL_OPENER = "<tool_call>"
@@ -64,4 +69,32 @@ def weighted_mean_loss(log_probs, supervised, marked, weight: float, num_items: 
     loss = -(log_probs * weights).sum() / total
     if num_items is not None:
         loss = loss * count / torch.as_tensor(num_items, device=loss.device).clamp(min=1)
+    return loss
+
+
+def decision_loss(trainer, model, inputs, num_items_in_batch, config: "TrainConfig"):
+    """``trainer``'s training loss with ``config.decision_weight`` on the decision tokens.
+
+    Reads TRL's fused LM head output (per-token log-probabilities, no full logits) and keeps
+    the metrics ``SFTTrainer.compute_loss`` logs (entropy, token accuracy, tokens seen).
+    """
+    inputs["use_cache"] = False
+    outputs = model(**inputs, fused_lm_head=True)
+    if getattr(outputs, "log_probs", None) is None or getattr(outputs, "label_mask", None) is None:
+        raise TracetuneError("decision_weight needs TRL's fused LM head (per-token log-probabilities)",
+                             hint="install the TRL version pyproject.toml pins, or set decision_weight = 1")
+    supervised = outputs.label_mask.bool()
+    targets = inputs["input_ids"][:, 1:]
+    if targets.shape != supervised.shape:
+        raise TracetuneError(f"decision_weight: labels of shape {tuple(supervised.shape)} against targets "
+                             f"{tuple(targets.shape)}", hint="set decision_weight = 1 for this model")
+    if not hasattr(trainer, "_tt_opener"):
+        trainer._tt_opener = opener_ids(trainer.processing_class)
+    marked = decision_mask(targets, supervised, trainer._tt_opener, config.decision_tokens)
+    loss = weighted_mean_loss(outputs.log_probs, supervised, marked, config.decision_weight, num_items_in_batch)
+    valid = supervised.sum().clamp(min=1)
+    trainer._metrics["train"]["entropy"].append((outputs.entropy.detach().sum() / valid).item())
+    trainer._metrics["train"]["mean_token_accuracy"].append((outputs.is_top1.sum() / valid).item())
+    trainer._total_train_tokens += int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else targets.numel()
+    trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
     return loss

@@ -149,7 +149,9 @@ def _sft_trainer_class(base: type, config: TrainConfig) -> type:
             if config.decision_weight == 1 or not self.model.training or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                             num_items_in_batch=num_items_in_batch)
-            return _decision_loss(self, model, inputs, num_items_in_batch, config)
+            from tracetune.train.decision import decision_loss
+
+            return decision_loss(self, model, inputs, num_items_in_batch, config)
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             mark = getattr(self, "_tt_mark", None)
@@ -161,32 +163,6 @@ def _sft_trainer_class(base: type, config: TrainConfig) -> type:
             super().log(logs, start_time)
 
     return ThroughputSFTTrainer
-
-
-def _decision_loss(trainer, model, inputs, num_items_in_batch, config: TrainConfig):
-    """The training loss with ``decision_weight`` on the decision tokens (TRL's fused LM head output)."""
-    from tracetune.train.decision import decision_mask, opener_ids, weighted_mean_loss
-
-    inputs["use_cache"] = False
-    outputs = model(**inputs, fused_lm_head=True)
-    if getattr(outputs, "log_probs", None) is None or getattr(outputs, "label_mask", None) is None:
-        raise TracetuneError("decision_weight needs TRL's fused LM head (per-token log-probabilities)",
-                             hint="install the TRL version pyproject.toml pins, or set decision_weight = 1")
-    supervised = outputs.label_mask.bool()
-    targets = inputs["input_ids"][:, 1:]
-    if targets.shape != supervised.shape:
-        raise TracetuneError(f"decision_weight: labels of shape {tuple(supervised.shape)} against targets "
-                             f"{tuple(targets.shape)}", hint="set decision_weight = 1 with packing or padding_free")
-    if not hasattr(trainer, "_tt_opener"):
-        trainer._tt_opener = opener_ids(trainer.processing_class)
-    marked = decision_mask(targets, supervised, trainer._tt_opener, config.decision_tokens)
-    loss = weighted_mean_loss(outputs.log_probs, supervised, marked, config.decision_weight, num_items_in_batch)
-    valid = supervised.sum().clamp(min=1)
-    trainer._metrics["train"]["entropy"].append((outputs.entropy.detach().sum() / valid).item())
-    trainer._metrics["train"]["mean_token_accuracy"].append((outputs.is_top1.sum() / valid).item())
-    trainer._total_train_tokens += int(inputs["attention_mask"].sum()) if "attention_mask" in inputs else targets.numel()
-    trainer._metrics["train"]["num_tokens"] = [trainer._total_train_tokens]
-    return loss
 
 
 def _warn_dropped(summaries: dict[str, SplitSummary]) -> None:
