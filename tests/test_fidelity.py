@@ -17,7 +17,7 @@ from tracetune.eval.aggregate import parse_errors
 from tracetune.eval.fidelity import SamplingStats, build_candidates, read_episodes, run_fidelity
 from tracetune.eval.inspect_bench import InspectModel, fold_log, run_benchmarks
 from tracetune.eval.parsing import parse_output
-from tracetune.eval.report import describe_action, headline, render_html
+from tracetune.eval.report import describe_action, headline, render_html, sample_record
 from tracetune.eval.stage import evaluate, with_prompt_cap
 from tracetune.prepare.config import PrepareConfig
 from tracetune.eval.stats import paired_difference, rate, wilson
@@ -303,6 +303,32 @@ def test_a_windowed_context_repeats_the_task_as_the_training_windows_did(tmp_pat
         assert any(h.startswith(task[:chars] + "\n[...]\n\n[... ") for h in heads)
     (tmp_path / "student.json").write_text(json.dumps({"max_length": 2000}))  # prepared before it was recorded
     assert with_prompt_cap(EvalConfig(), tmp_path).head_user_chars == PrepareConfig.model_fields["head_user_chars"].default
+
+
+def test_a_turn_that_fits_only_squeezed_is_squeezed_as_training_windows_are(tmp_path):
+    """Eval keeps the turns training keeps: the context texts clipped to the first SQUEEZE_LEVELS level that fits."""
+    from tracetune.prepare.conversations import clip_text
+
+    task = "fix app.py " + "y" * 3000
+    long = Episode("long", (
+        Message("user", task),
+        Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True),
+        Message("tool", "x" * 20_000, tool_call_id="c1", name="read"),
+        Message("assistant", "", (ToolCall("c2", "bash", {"command": "python app.py"}),), trainable=True),
+    ))
+    (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(long, TOOLS, system_prompt="sys")) + "\n")
+    cfg = EvalConfig(max_samples=8, max_prompt_tokens=2500, head_user_chars=1000, models=["base"])
+    run = run_fidelity(cfg, tmp_path / "eval_episodes.jsonl", scripted_open({}), {})
+    assert (run.stats.kept, run.stats.windowed, run.stats.squeezed, run.stats.skipped_too_long) == (2, 2, 2, 0)
+    first = next(x for x in run.samples if x.index == 1)  # the task alone is too long: squeezed in place, as training does
+    assert first.squeezed == 2000 and first.omitted == 0 and first.messages[1]["content"] == clip_text(task, 2000)[0]
+    s = next(x for x in run.samples if x.index == 3)
+    assert s.squeezed == 800  # 2000 characters a text is still too long here
+    assert s.messages[-1]["content"] == clip_text("x" * 20_000, 800)[0]
+    assert s.messages[1]["content"].startswith(clip_text(task[:1000] + "\n[...]", 800)[0] + "\n\n[... 0 earlier")
+    assert sum(len(m["content"]) for m in s.messages) <= 2500
+    record = sample_record(s, {})
+    assert record["squeezed_to_chars"] == 800
 
 
 def test_cli_eval_prints_the_table_and_writes_files(prepared, tmp_path, monkeypatch):

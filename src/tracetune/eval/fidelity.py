@@ -12,7 +12,10 @@ counted (``long_context="skip"``, the default: a shortened context is not what
 the teacher saw), or windowed the way prepare windows training examples
 (``long_context="window"``): system prompt, the task's first user message
 with a marker naming how many messages were left out, then the most recent
-messages from a turn boundary that fit. Windowed samples are counted and
+messages from a turn boundary that fit. When not even the most recent turn fits,
+its texts (the task, tool results, earlier call arguments) are squeezed as
+prepare squeezes a training window's context (``SQUEEZE_LEVELS``), so eval
+keeps the turns training kept. Windowed and squeezed samples are counted and
 flagged in the results.
 """
 
@@ -32,7 +35,8 @@ from tracetune.eval.backends.base import Backend, Generation, GenerationRequest
 from tracetune.eval.config import EvalConfig, ModelRole
 from tracetune.eval.scorers import TurnScore, score_turn
 from tracetune.prepare.config import PrepareConfig
-from tracetune.prepare.planner import MARKER
+from tracetune.prepare.conversations import clip_text
+from tracetune.prepare.planner import MARKER, SQUEEZE_LEVELS, squeeze_message
 
 #: The task's first user message in a windowed context when unset, as prepare's default.
 HEAD_USER_CHARS = PrepareConfig.model_fields["head_user_chars"].default
@@ -49,6 +53,7 @@ class Sample:
     tools: tuple[ToolSpec, ...]
     teacher: Message
     omitted: int = 0  # messages left out of a windowed context (0: the exact context)
+    squeezed: int | None = None  # per-text character limit a squeezed window's context was clipped to
 
     def request(self, config: EvalConfig) -> GenerationRequest:
         """The generation request for this sample, with the generation settings of ``config``."""
@@ -67,6 +72,7 @@ class SamplingStats:
     examined: int = 0
     skipped_too_long: int = 0
     windowed: int = 0
+    squeezed: int = 0  # windowed samples whose context texts were also clipped to fit
     kept: int = 0
 
 
@@ -132,43 +138,60 @@ def choose_samples(candidates: list[Sample], config: EvalConfig, stats: Sampling
                     stats.skipped_too_long += 1
                     continue
                 stats.windowed += 1
+                stats.squeezed += sample.squeezed is not None
         kept[i] = sample
     stats.kept = len(kept)
     return [kept[i] for i in sorted(kept)]
 
 
 def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[GenerationRequest], int]) -> Sample | None:
-    """The sample with its context cut to the longest recent window that fits, or None if none does."""
+    """The sample with its context cut to the longest recent window that fits, or None if none does.
+
+    When even the most recent turn does not fit, its context is squeezed level by level
+    (``SQUEEZE_LEVELS``, as prepare squeezes a training window); None when not even that fits.
+    """
     has_system = bool(sample.messages) and sample.messages[0]["role"] == "system"
     head, body = sample.messages[:1] if has_system else [], sample.messages[1:] if has_system else sample.messages
     first_user = next((j for j, m in enumerate(body) if m["role"] == "user"), None)
     if first_user is None:
         return None
     starts = [j for j in range(first_user + 1, len(body)) if body[j]["role"] in ("user", "assistant")]
-
     limit = HEAD_USER_CHARS if config.head_user_chars is None else config.head_user_chars
 
-    def build(start: int) -> Sample:
+    def build(start: int, squeeze: int | None = None) -> Sample:
         text = body[first_user]["content"] or ""
         task = text[:limit] + ("\n[...]" if len(text) > limit else "")
+        rest = list(body[start:])
+        if squeeze is not None:
+            task = clip_text(task, squeeze)[0]
+            rest = [squeeze_message(m, squeeze) for m in rest]
         omitted = start - first_user - 1
         intro = {"role": "user", "content": f"{task}\n\n{MARKER.format(n=omitted)}"}
-        rest = list(body[start:])
-        if rest and rest[0]["role"] == "user":
+        if rest[0]["role"] == "user":
             rest[0] = {**rest[0], "content": intro["content"] + "\n\n" + (rest[0]["content"] or "")}
             messages = head + rest
         else:
             messages = head + [intro] + rest
-        return Sample(sample.id, sample.episode_id, sample.index, messages, sample.tools, sample.teacher, omitted)
+        return Sample(sample.id, sample.episode_id, sample.index, messages, sample.tools, sample.teacher, omitted, squeeze)
+
+    def whole(squeeze: int) -> Sample:
+        messages = head + [squeeze_message(m, squeeze) for m in body]
+        return Sample(sample.id, sample.episode_id, sample.index, messages, sample.tools, sample.teacher, 0, squeeze)
+
+    def fits(candidate: Sample) -> bool:
+        return count_tokens(candidate.request(config)) <= config.max_prompt_tokens
 
     low, high, best = 0, len(starts) - 1, None
     while low <= high:  # the earliest start (most context) that fits
         mid = (low + high) // 2
         candidate = build(starts[mid])
-        if count_tokens(candidate.request(config)) <= config.max_prompt_tokens:
+        if fits(candidate):
             best, high = candidate, mid - 1
         else:
             low = mid + 1
+    if best is None:
+        squeezed = (lambda level: build(starts[-1], level)) if starts else whole
+        best = next((c for c in map(squeezed, SQUEEZE_LEVELS) if fits(c)), None)
     return best
 
 

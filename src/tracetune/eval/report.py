@@ -55,6 +55,7 @@ def sample_record(sample: Sample, answers: dict[str, ModelAnswer]) -> dict[str, 
         "index": sample.index,
         "context_messages": len(sample.messages),
         "omitted_messages": sample.omitted,
+        "squeezed_to_chars": sample.squeezed,
         "teacher": message_to_wire(sample.teacher, include_meta=False),
         "teacher_action": describe_action(sample.teacher),
         "outputs": {
@@ -82,7 +83,7 @@ def fidelity_section(run: FidelityRun, seed: int) -> dict[str, Any]:
         "sampling": {
             "episodes": stats.episodes, "bad_lines": stats.bad_lines, "bad_line_reasons": stats.bad_line_reasons[:20],
             "candidates": stats.candidates, "examined": stats.examined, "skipped_too_long": stats.skipped_too_long,
-            "windowed": stats.windowed, "kept": stats.kept,
+            "windowed": stats.windowed, "squeezed": stats.squeezed, "kept": stats.kept,
         },
         "sample_ids": [s.id for s in run.samples],
         **summarise(run, seed),
