@@ -278,18 +278,29 @@ def test_a_huge_held_out_context_reaches_the_model_cut_to_the_prepared_max_lengt
     assert sampling["windowed"] >= 1 and sampling["kept"] == len(seen)
 
 
-def test_a_windowed_context_repeats_the_task_as_the_training_windows_did(tmp_path, monkeypatch):
-    """The first user message is clipped to the prepared head_user_chars, not a limit of eval's own."""
-    task = "fix app.py " + "y" * 3000
+LONG_TASK = "fix app.py " + "y" * 3000
+
+
+def write_long_episode(folder: Path, *more: Message) -> None:
+    """An eval split of one Episode: a long task, a 20k-character read result, a bash call, then ``more``."""
     long = Episode("long", (
-        Message("user", task),
+        Message("user", LONG_TASK),
         Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True),
         Message("tool", "x" * 20_000, tool_call_id="c1", name="read"),
         Message("assistant", "", (ToolCall("c2", "bash", {"command": "python app.py"}),), trainable=True),
+        *more,
+    ))
+    (folder / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(long, TOOLS, system_prompt="sys")) + "\n")
+
+
+def test_a_windowed_context_repeats_the_task_as_the_training_windows_did(tmp_path, monkeypatch):
+    """The first user message is clipped to the prepared head_user_chars, not a limit of eval's own."""
+    task = LONG_TASK
+    write_long_episode(
+        tmp_path,
         Message("tool", "ok", tool_call_id="c2", name="bash"),
         Message("assistant", "", (ToolCall("c3", "bash", {"command": "pytest"}),), trainable=True),
-    ))
-    (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(long, TOOLS, system_prompt="sys")) + "\n")
+    )
     backends: dict = {}
     monkeypatch.setattr(BackendSet, "open", lambda self, role: scripted_open(backends)(role))
     for chars in (40, 1000):
@@ -309,14 +320,8 @@ def test_a_turn_that_fits_only_squeezed_is_squeezed_as_training_windows_are(tmp_
     """Eval keeps the turns training keeps: the context texts clipped to the first SQUEEZE_LEVELS level that fits."""
     from tracetune.prepare.conversations import clip_text
 
-    task = "fix app.py " + "y" * 3000
-    long = Episode("long", (
-        Message("user", task),
-        Message("assistant", "", (ToolCall("c1", "read", {"path": "app.py"}),), trainable=True),
-        Message("tool", "x" * 20_000, tool_call_id="c1", name="read"),
-        Message("assistant", "", (ToolCall("c2", "bash", {"command": "python app.py"}),), trainable=True),
-    ))
-    (tmp_path / "eval_episodes.jsonl").write_text(json.dumps(episode_to_wire(long, TOOLS, system_prompt="sys")) + "\n")
+    task = LONG_TASK
+    write_long_episode(tmp_path)
     cfg = EvalConfig(max_samples=8, max_prompt_tokens=2500, head_user_chars=1000, models=["base"])
     run = run_fidelity(cfg, tmp_path / "eval_episodes.jsonl", scripted_open({}), {})
     assert (run.stats.kept, run.stats.windowed, run.stats.squeezed, run.stats.skipped_too_long) == (2, 2, 2, 0)
