@@ -18,7 +18,12 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
-CALL = '<tool_call>\n{"name": "{name}", "arguments": {"'
+
+def call_prefix(name: str) -> str:
+    """How the shipped tool-aware templates open a call to ``name``, up to its first argument."""
+    from tracetune.train.decision import TOOL_CALL_OPENER
+
+    return TOOL_CALL_OPENER + '\n{"name": "' + name + '", "arguments": {"'
 
 
 def transitions(path: Path) -> list[tuple[str, str]]:
@@ -104,7 +109,7 @@ def probe(run: Path, role: str, max_turns: int | None) -> None:
         prompt = backend.render(s.request(eval_config))
         text = prompt + (s.teacher.content + "\n" if s.teacher.content else "")
         for cond, pre in (("A", text), ("B", prompt)):
-            logps = dict(zip(tools, score([pre + CALL.replace("{name}", t) for t in tools], len(pre))))
+            logps = dict(zip(tools, score([pre + call_prefix(t) for t in tools], len(pre))))
             ranked[cond][max(logps, key=logps.get) == teacher] += 1
             if cond == "A":
                 top = max(logps.values())

@@ -36,7 +36,7 @@ from tracetune.eval.config import EvalConfig, ModelRole
 from tracetune.eval.scorers import TurnScore, score_turn
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import clip_text
-from tracetune.prepare.planner import MARKER, SQUEEZE_LEVELS, squeeze_message
+from tracetune.prepare.planner import MARKER, SQUEEZE_LEVELS, squeeze_message, window_task
 
 #: The task's first user message in a windowed context when unset, as prepare's default.
 HEAD_USER_CHARS = PrepareConfig.model_fields["head_user_chars"].default
@@ -159,8 +159,7 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
     limit = HEAD_USER_CHARS if config.head_user_chars is None else config.head_user_chars
 
     def build(start: int, squeeze: int | None = None) -> Sample:
-        text = body[first_user]["content"] or ""
-        task = text[:limit] + ("\n[...]" if len(text) > limit else "")
+        task = window_task(body[first_user]["content"] or "", limit)
         rest = list(body[start:])
         if squeeze is not None:
             task = clip_text(task, squeeze)[0]

@@ -54,7 +54,7 @@ class Planner:
         self.head_user = None
         if self.first_user is not None:
             text = msgs[self.first_user]["content"] or ""
-            self.head_user = text[:head_user_chars] + ("\n[...]" if len(text) > head_user_chars else "")
+            self.head_user = window_task(text, head_user_chars)
         self.head_cost = self.base + (_token_lengths(tokenizer, [self.head_user])[0] + self.overhead + MARKER_TOKENS if self.head_user else 0)
 
     def cost(self, start: int, end: int) -> int:
@@ -99,6 +99,11 @@ class Planner:
         with_system = self.conv.with_system(body)
         index = [-1] * (len(with_system) - len(body)) + index
         return with_system, index
+
+
+def window_task(text: str, limit: int) -> str:
+    """The task (first user message) as a window's head repeats it: its first ``limit`` characters, marked when cut."""
+    return text[:limit] + ("\n[...]" if len(text) > limit else "")
 
 
 def squeeze_message(m: dict[str, Any], limit: int) -> dict[str, Any]:
