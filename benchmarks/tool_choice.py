@@ -82,7 +82,7 @@ class Scorer:
         return out
 
 
-def probe(run: Path, role: str, max_turns: int | None) -> None:
+def probe(run: Path, role: str, max_turns: int | None, device: str = "auto") -> None:
     """Print the forced-ranking agreement and the per-tool probabilities."""
     from tracetune.eval.backends.transformers_backend import TransformersBackend
     from tracetune.eval.fidelity import SamplingStats, build_candidates, choose_samples, read_episodes
@@ -96,7 +96,7 @@ def probe(run: Path, role: str, max_turns: int | None) -> None:
     adapter = selected_adapter(run / "sweep") if role == "tuned" else None
     tokenizer, template = student_rendering(prepared, adapter)
     backend = TransformersBackend(run_student(run, config), adapter, tokenizer_path=tokenizer,
-                                  chat_template=template, device="cpu", dtype="bfloat16")
+                                  chat_template=template, device=device, dtype="bfloat16")
     candidates = build_candidates(read_episodes(prepared / "eval_episodes.jsonl", SamplingStats()))
     samples = [s for s in choose_samples(candidates, eval_config, SamplingStats(), backend.count_prompt_tokens)
                if s.teacher.tool_calls][:max_turns]
@@ -131,9 +131,10 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a finished run folder")
     parser.add_argument("--role", choices=["base", "tuned"], default="tuned")
     parser.add_argument("--max-turns", type=int, default=None, help="probe only the first N turns (a quick look)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (a GPU when there is one)")
     args = parser.parse_args()
     bigram(args.run / "prepare")
-    probe(args.run, args.role, args.max_turns)
+    probe(args.run, args.role, args.max_turns, args.device)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tracetune.engines.loading import load_kwargs
 from tracetune.errors import TracetuneError
 
 
@@ -32,7 +33,7 @@ def load_adapted(adapter_dir: str | Path, base: str | None = None):
 
     base = base or adapter_base(adapter_dir)
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
+        model = AutoModelForCausalLM.from_pretrained(base, dtype="auto", **load_kwargs())
     except OSError as exc:
         raise TracetuneError(f"cannot load the base model {base}: {exc}", hint="pass base= a local model folder") from exc
     return PeftModel.from_pretrained(model, str(adapter_dir)).eval()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tracetune.errors import MissingExtraError, TracetuneError
+from tracetune.engines.loading import HUB_KERNELS_ENV
 from tracetune.engines.procs import stop_group
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -106,7 +107,7 @@ class TransformersServer:
         self._scratch = Path(tempfile.mkdtemp(prefix="tracetune-serve-"))
         (self._scratch / self.name).symlink_to(self.model_dir, target_is_directory=True)
         self.log_path = Path(self.log_path or self._scratch / "server.log")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **HUB_KERNELS_ENV}
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 serve_command(self.name, host=self.host, port=self.port, device=self.device),

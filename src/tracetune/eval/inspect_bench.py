@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tracetune.engines.loading import load_kwargs
+
 BENCHMARKS = {"humaneval": "inspect_evals/humaneval", "mbpp": "inspect_evals/mbpp"}
 
 
@@ -143,7 +145,7 @@ def merge_adapter(base_model: str, adapter_dir: Path, out_dir: Path, tokenizer_p
 
     from tracetune.eval.backends.transformers_backend import load_tokenizer
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model), str(adapter_dir))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, **load_kwargs()), str(adapter_dir))
     model.merge_and_unload().save_pretrained(out_dir)
     adapter_tokenizer = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else None
     load_tokenizer(tokenizer_path or adapter_tokenizer or base_model).save_pretrained(out_dir)

