@@ -116,3 +116,15 @@ def test_resume_with_a_changed_config_is_refused(tiny_student, tmp_path):
     (out / "train_config.json").write_text(json.dumps({"config": config_for(tiny_student).model_dump(mode="json")}))
     with pytest.raises(TracetuneError, match="learning_rate"):
         train(config_for(tiny_student, lr=1e-4), tmp_path / "data", out, resume=True)
+
+
+def test_a_checkpoint_saved_before_a_field_existed_resumes_when_the_field_keeps_its_default(tiny_student, tmp_path):
+    from tracetune.train.trainer import _check_same_config
+
+    config = config_for(tiny_student)
+    saved = config.model_dump(mode="json")
+    del saved["hub_kernels"]  # a checkpoint written before [train] hub_kernels existed
+    (tmp_path / "train_config.json").write_text(json.dumps({"config": saved}))
+    _check_same_config(tmp_path, config)
+    with pytest.raises(TracetuneError, match="hub_kernels"):
+        _check_same_config(tmp_path, config.model_copy(update={"hub_kernels": True}))

@@ -251,7 +251,9 @@ def _check_same_config(out: Path, config: TrainConfig) -> None:
         return
     before = canonical_names(json.loads(saved.read_text("utf-8")).get("config", {}))  # saved under former names
     now = config.model_dump(mode="json")
-    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    fields = type(config).model_fields
+    defaults = {k: f.get_default(call_default_factory=True) for k, f in fields.items() if not f.is_required()}
+    changed = sorted(k for k in set(before) | set(now) if before.get(k, defaults.get(k)) != now.get(k))  # a field added since keeps its default
     if changed:
         raise TracetuneError(
             f"cannot resume {out}: the config changed since the checkpoint ({', '.join(changed)})",
