@@ -246,6 +246,19 @@ def test_transformers_batched_equals_one_by_one_and_keeps_order(tiny_student):
     assert prompt.endswith("<|im_start|>assistant\n") and '"name": "read"' in prompt
 
 
+def test_a_token_budget_splits_a_batch_and_defaults_by_device(tiny_student, monkeypatch):
+    from tracetune.eval.backends import transformers_backend as tb
+
+    reqs = [request("read the file a.py please " * k, max_new_tokens=4) for k in (3, 1, 2)]
+    assert tb.TransformersBackend(tiny_student, device="cpu").batch_tokens == tb.BATCH_TOKENS
+    backend = tb.TransformersBackend(tiny_student, device="cpu", batch_size=3, batch_tokens=1)
+    sizes: list[int] = []
+    real = backend._generate_batch
+    monkeypatch.setattr(backend, "_generate_batch", lambda idx, *rest: sizes.append(len(idx)) or real(idx, *rest))
+    backend.generate(reqs)
+    assert sizes == [1, 1, 1]  # each prompt alone exceeds the budget of 1 token
+
+
 def test_transformers_adapter_changes_the_output(tiny_student, adapter_dir):
     from tracetune.eval.backends.transformers_backend import TransformersBackend
 

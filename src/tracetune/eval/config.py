@@ -27,6 +27,7 @@ class BackendConfig(BaseModel):
 
     kind: BackendKind = Field("transformers", description="Generation engine: transformers, openai (any compatible endpoint) or vllm.")
     batch_size: int = Field(4, ge=1, description="Requests generated together (transformers) or in flight at once (HTTP).")
+    batch_tokens: int | None = Field(None, ge=1, description="transformers: padded prompt tokens generated together at most; None: 16,384 on CPU (memory), 262,144 on a GPU.")
     device: str = Field("auto", description="transformers: 'cpu', 'cuda', 'cuda:1' or 'auto' (GPU when there is one).")
     dtype: str = Field("auto", description="transformers: 'auto', 'float32', 'bfloat16' or 'float16'.")
     stop_loops: bool = Field(True, description="transformers: stop a sample that repeats one span 3 times over 32+ tokens; it counts as unfinished, as at the token cap, without keeping its batch waiting for the cap.")

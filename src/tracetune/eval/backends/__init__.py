@@ -61,7 +61,7 @@ class BackendSet:
             return TransformersBackend(self.base_model, adapter, tokenizer_path=self.tokenizer_path,
                                        chat_template=self.chat_template, name=role,
                                        device=self.config.device, dtype=self.config.dtype, batch_size=self.config.batch_size,
-                                       stop_loops=self.config.stop_loops)
+                                       batch_tokens=self.config.batch_tokens, stop_loops=self.config.stop_loops)
         if kind == "openai":
             return self._openai(role)
         return self._vllm(role)

@@ -33,6 +33,8 @@ from tracetune.eval.parsing import parse_output
 #: Padded prompt tokens generated together: memory grows with it (activations and KV cache), so a
 #: batch of long prompts is split rather than fed whole (8 prompts of 2k tokens, or 2 of 8k).
 BATCH_TOKENS = 16384
+#: ... and on a GPU, where a small model's generation is bound by the cost per step, not by memory.
+GPU_BATCH_TOKENS = 262144
 #: A kept KV cache is reused when it shares at least this many leading tokens with the next prompt(s).
 MIN_REUSE_TOKENS = 16
 
@@ -102,6 +104,7 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 4,
+        batch_tokens: int | None = None,
         reuse_cache: bool = True,
         merge_adapter: bool = True,
         stop_loops: bool = True,
@@ -109,6 +112,7 @@ class TransformersBackend:
         self.name = name or ("tuned" if adapter_path else "base")
         self.batch_size = batch_size
         self.device = resolve_device(device)
+        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if self.device.startswith("cuda") else BATCH_TOKENS)
         self.tokenizer = load_tokenizer(tokenizer_path or adapter_path_tokenizer(adapter_path) or model_path, chat_template)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -153,7 +157,7 @@ class TransformersBackend:
         results: dict[int, Generation] = {}
         for members in groups.values():
             members.sort(key=lambda i: lengths[i])
-            for batch in token_batches(members, lengths, self.batch_size, BATCH_TOKENS):
+            for batch in token_batches(members, lengths, self.batch_size, self.batch_tokens):
                 results.update(self._generate_batch(batch, requests, prompts, ids))
         return [results[i] for i in range(len(requests))]
 
