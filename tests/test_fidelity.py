@@ -316,6 +316,22 @@ def test_a_windowed_context_repeats_the_task_as_the_training_windows_did(tmp_pat
     assert with_prompt_cap(EvalConfig(), tmp_path).head_user_chars == PrepareConfig.model_fields["head_user_chars"].default
 
 
+def test_a_windowed_context_notes_the_omitted_messages_only_if_the_training_windows_did(tmp_path, monkeypatch):
+    """``prepare.window_marker = false`` trains windows without the omitted-messages note; eval follows it."""
+    write_long_episode(tmp_path, Message("tool", "ok", tool_call_id="c2", name="bash"),
+                       Message("assistant", "", (ToolCall("c3", "bash", {"command": "pytest"}),), trainable=True))
+    backends: dict = {}
+    monkeypatch.setattr(BackendSet, "open", lambda self, role: scripted_open(backends)(role))
+    for marker in (True, False):
+        (tmp_path / "student.json").write_text(json.dumps({"max_length": 2000, "head_user_chars": 100, "window_marker": marker}))
+        out = tmp_path / f"out-{marker}"
+        evaluate(EvalConfig(max_samples=8, models=["base"]), tmp_path, "base-model", None, out)
+        windowed = [s for s in json.loads((out / "results.json").read_text())["fidelity"]["samples"] if s["omitted_messages"]]
+        heads = [r.messages[1]["content"] for r in backends["base"].seen if r.messages[1]["content"].startswith(LONG_TASK[:100] + "\n[...]")]
+        assert windowed and heads
+        assert all(("earlier messages omitted" in h) is marker for h in heads)
+
+
 def test_a_turn_that_fits_only_squeezed_is_squeezed_as_training_windows_are(tmp_path):
     """Eval keeps the turns training keeps: the context texts clipped to the first SQUEEZE_LEVELS level that fits."""
     from tracetune.prepare.conversations import clip_text

@@ -54,6 +54,7 @@ class EvalConfig(BaseModel):
     max_new_tokens: int = Field(256, ge=1, description="Cap on generated tokens per sample.")
     max_prompt_tokens: int | None = Field(None, ge=1, description="Longest context in tokens; None: the max_length the data was prepared with (a held-out context is never fed whole: 177k-token contexts took 21 GB).")
     head_user_chars: int | None = Field(None, ge=0, description="A windowed context repeats the task's first user message clipped to this many characters; None: the prepare.head_user_chars the data was prepared with, as its training windows did.")
+    window_marker: bool | None = Field(None, description="A windowed context notes how many messages it leaves out; None: the prepare.window_marker the data was prepared with, as its training windows did.")
     long_context: Literal["skip", "window"] = Field("window", description="Longer contexts: 'window' them like prepare's training windows (head + marker + recent turns; counted and flagged), or 'skip' them (counted).")
     temperature: float = Field(0.0, ge=0.0, description="0 is greedy decoding.")
     seed: int = Field(0, description="Seeds sample choice, sampling and bootstrap intervals.")

@@ -35,11 +35,11 @@ from tracetune.eval.backends.base import Backend, Generation, GenerationRequest
 from tracetune.eval.config import EvalConfig, ModelRole
 from tracetune.eval.scorers import TurnScore, score_turn
 from tracetune.prepare.config import PrepareConfig
-from tracetune.prepare.conversations import clip_text
-from tracetune.prepare.planner import MARKER, SQUEEZE_LEVELS, squeeze_message, window_task
+from tracetune.prepare.planner import SQUEEZE_LEVELS, window_body, window_task
 
 #: The task's first user message in a windowed context when unset, as prepare's default.
 HEAD_USER_CHARS = PrepareConfig.model_fields["head_user_chars"].default
+WINDOW_MARKER = PrepareConfig.model_fields["window_marker"].default
 
 Progress = Callable[[str, int, int], None]  # (model role, done, total)
 
@@ -157,25 +157,17 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
         return None
     starts = [j for j in range(first_user + 1, len(body)) if body[j]["role"] in ("user", "assistant")]
     limit = HEAD_USER_CHARS if config.head_user_chars is None else config.head_user_chars
+    task = window_task(body[first_user]["content"] or "", limit)
+    marker = WINDOW_MARKER if config.window_marker is None else config.window_marker
 
     def build(start: int, squeeze: int | None = None) -> Sample:
-        task = window_task(body[first_user]["content"] or "", limit)
-        rest = list(body[start:])
-        if squeeze is not None:
-            task = clip_text(task, squeeze)[0]
-            rest = [squeeze_message(m, squeeze) for m in rest]
-        omitted = start - first_user - 1
-        intro = {"role": "user", "content": f"{task}\n\n{MARKER.format(n=omitted)}"}
-        if rest[0]["role"] == "user":
-            rest[0] = {**rest[0], "content": intro["content"] + "\n\n" + (rest[0]["content"] or "")}
-            messages = head + rest
-        else:
-            messages = head + [intro] + rest
-        return Sample(sample.id, sample.episode_id, sample.index, messages, sample.tools, sample.teacher, omitted, squeeze)
+        window, _ = window_body(body, first_user, start, len(body) - 1, task, marker=marker, squeeze=squeeze,
+                                first_target=len(body))  # the whole context comes before the turn scored
+        omitted = max(0, start - first_user - 1)
+        return Sample(sample.id, sample.episode_id, sample.index, head + window, sample.tools, sample.teacher, omitted, squeeze)
 
     def whole(squeeze: int) -> Sample:
-        messages = head + [squeeze_message(m, squeeze) for m in body]
-        return Sample(sample.id, sample.episode_id, sample.index, messages, sample.tools, sample.teacher, 0, squeeze)
+        return build(0, squeeze)
 
     def fits(candidate: Sample) -> bool:
         return count_tokens(candidate.request(config)) <= config.max_prompt_tokens

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from tracetune.errors import TracetuneError
 from tracetune.eval.backends import BackendSet
 from tracetune.eval.config import EvalConfig
-from tracetune.eval.fidelity import HEAD_USER_CHARS, FidelityRun, Progress, run_fidelity
+from tracetune.eval.fidelity import HEAD_USER_CHARS, WINDOW_MARKER, FidelityRun, Progress, run_fidelity
 from tracetune.eval.report import RESULTS_VERSION, fidelity_section, headline, render_html, write_results
 
 
@@ -77,16 +77,19 @@ def evaluate(
 
 
 def with_prompt_cap(config: EvalConfig, prepared: Path) -> EvalConfig:
-    """``max_prompt_tokens`` and ``head_user_chars`` filled from the settings the data was prepared with, when unset."""
+    """``max_prompt_tokens``, ``head_user_chars`` and ``window_marker`` filled from the settings the data was prepared with, when unset."""
     info_path = prepared / "student.json"
     try:
         info = json.loads(info_path.read_text("utf-8"))
     except (OSError, ValueError):
         info = {}
-    update: dict[str, int] = {}
+    update: dict[str, int | bool] = {}
     if config.head_user_chars is None:
         chars = info.get("head_user_chars")  # absent from data prepared before it was recorded: prepare's default then
         update["head_user_chars"] = chars if isinstance(chars, int) else HEAD_USER_CHARS
+    if config.window_marker is None:
+        marker = info.get("window_marker")
+        update["window_marker"] = marker if isinstance(marker, bool) else WINDOW_MARKER
     if config.max_prompt_tokens is None:
         cap = info.get("max_length")
         if not isinstance(cap, int):

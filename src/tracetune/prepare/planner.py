@@ -78,27 +78,40 @@ class Planner:
         With ``squeeze``, the context before ``first_target`` (tool results, earlier
         tool-call arguments, the head) is clipped to that many characters per text.
         """
-        msgs = list(self.conv.messages)
-        if squeeze is not None and first_target is not None:
-            msgs[start:first_target] = [squeeze_message(m, squeeze) for m in msgs[start:first_target]]
-        head_user = self.head_user
-        if squeeze is not None and head_user:
-            head_user = clip_text(head_user, squeeze)[0]
-        if self.natural(start):
-            body, index = list(msgs[: end + 1]), list(range(end + 1))
-        else:
-            omitted = start - (self.first_user + 1) if self.first_user is not None else start
-            note = MARKER.format(n=omitted) if self.marker else ""
-            head_text = "\n\n".join(x for x in (head_user, note) if x)
-            if msgs[start]["role"] == "user":
-                merged = {"role": "user", "content": head_text + "\n\n" + (msgs[start]["content"] or "")}
-                body, index = [merged, *msgs[start + 1 : end + 1]], [-1, *range(start + 1, end + 1)]
-            else:
-                body = ([{"role": "user", "content": head_text}] if head_text else []) + list(msgs[start : end + 1])
-                index = ([-1] if head_text else []) + list(range(start, end + 1))
+        body, index = window_body(self.conv.messages, self.first_user, start, end, self.head_user,
+                                  marker=self.marker, squeeze=squeeze, first_target=first_target)
         with_system = self.conv.with_system(body)
         index = [-1] * (len(with_system) - len(body)) + index
         return with_system, index
+
+
+def window_body(
+    messages: list[dict[str, Any]], first_user: int | None, start: int, end: int, head_user: str | None, *,
+    marker: bool = True, squeeze: int | None = None, first_target: int | None = None,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """A window over ``messages[start..end]`` (no system prompt) and each message's index in ``messages`` (-1: synthetic).
+
+    A window that starts after the first user message (``first_user``) opens with ``head_user``
+    (the task as ``window_task`` clips it) and, with ``marker``, a note of how many messages it
+    leaves out, merged into its first message when that is a user message. With ``squeeze``, the
+    context before ``first_target`` and the repeated task are clipped to that many characters per
+    text. Training windows (``Planner``) and eval's held-out contexts are both built here.
+    """
+    msgs = list(messages)
+    if squeeze is not None and first_target is not None:
+        msgs[start:first_target] = [squeeze_message(m, squeeze) for m in msgs[start:first_target]]
+    if squeeze is not None and head_user:
+        head_user = clip_text(head_user, squeeze)[0]
+    if start == 0 or (first_user is not None and start <= first_user):
+        return list(msgs[: end + 1]), list(range(end + 1))
+    omitted = start - (first_user + 1) if first_user is not None else start
+    note = MARKER.format(n=omitted) if marker else ""
+    head_text = "\n\n".join(x for x in (head_user, note) if x)
+    if msgs[start]["role"] == "user":
+        merged = {"role": "user", "content": head_text + "\n\n" + (msgs[start]["content"] or "")}
+        return [merged, *msgs[start + 1 : end + 1]], [-1, *range(start + 1, end + 1)]
+    body = ([{"role": "user", "content": head_text}] if head_text else []) + list(msgs[start : end + 1])
+    return body, ([-1] if head_text else []) + list(range(start, end + 1))
 
 
 def window_task(text: str, limit: int) -> str:

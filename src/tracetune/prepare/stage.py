@@ -209,6 +209,7 @@ def student_info(config: PrepareConfig, tokenizer, audit: TemplateAudit | None =
         "max_length": config.max_length,
         "strategy": config.strategy,
         "head_user_chars": config.head_user_chars,
+        "window_marker": config.window_marker,
     }
 
 
