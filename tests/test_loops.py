@@ -53,3 +53,20 @@ def test_the_backend_stops_loops_and_leaves_other_samples_alone(tiny_student):
             assert not run.finished and run.raw.startswith(stop.raw) and stop.completion_tokens < run.completion_tokens
         else:
             assert (stop.raw, stop.finished) == (run.raw, run.finished)
+
+
+def test_loop_stop_step_by_step_flags_what_a_whole_reading_flags():
+    """The host-side mirror of the completions sees what reading each row whole sees, at every step."""
+    import torch
+
+    from tracetune.eval.backends.loops import LoopStop
+
+    prompt = [[5, 6, 7], [8, 9, 10], [1, 1, 1]]
+    tails = [[1, 2, 3, 4] * 12, [11, 12] + [0] * 46, list(range(20, 68))]  # a loop, an end token, neither
+    stepwise = LoopStop(3, end_ids=[0])
+    for n in range(1, 49):
+        ids = torch.tensor([p + t[:n] for p, t in zip(prompt, tails)])
+        whole = LoopStop(3, end_ids=[0])
+        whole.stopped, whole._ended = dict(stepwise.stopped), set(stepwise._ended)
+        assert stepwise(ids, None).tolist() == whole(ids, None).tolist()
+    assert list(stepwise.stopped) == [0] and stepwise._ended == {1}

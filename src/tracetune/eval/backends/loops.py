@@ -44,7 +44,9 @@ class LoopStop(StoppingCriteria):
     """A transformers stopping criterion: ends each row whose completion (after ``start``) loops.
 
     ``stopped`` maps a row to the completion length at which it was stopped; rows that
-    emitted an end token first are left to ``generate`` and never flagged.
+    emitted an end token first are left to ``generate`` and never flagged. The completions
+    are mirrored in host memory, a step's new tokens read in one copy: on a GPU, reading
+    each row apart costs a device round trip per row and step.
     """
 
     def __init__(self, start: int, end_ids: Iterable[int]):
@@ -53,20 +55,29 @@ class LoopStop(StoppingCriteria):
         self.end_ids = set(end_ids)
         self.stopped: dict[int, int] = {}
         self._ended: set[int] = set()
+        self._rows: list[list[int]] = []
+
+    def _completions(self, input_ids: Any) -> list[list[int]]:
+        width = input_ids.shape[1] - self.start
+        if len(self._rows) == input_ids.shape[0] and all(len(r) == width - 1 for r in self._rows):
+            for row, token in zip(self._rows, input_ids[:, -1].tolist()):
+                row.append(token)
+        else:  # the first step, or steps not seen one by one: read the completions whole
+            self._rows = input_ids[:, self.start:].tolist()
+        return self._rows
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         """One flag per row: True where the row loops (or was stopped before)."""
         flags = []
-        for row in range(input_ids.shape[0]):
+        for row, completion in enumerate(self._completions(input_ids)):
             if row in self.stopped:
                 flags.append(True)
                 continue
-            if row not in self._ended and int(input_ids[row, -1]) in self.end_ids:
+            if row not in self._ended and completion and completion[-1] in self.end_ids:
                 self._ended.add(row)
             if row in self._ended:
                 flags.append(False)
                 continue
-            completion = input_ids[row, self.start:].tolist()
             if loop_period(completion) is not None:
                 self.stopped[row] = len(completion)
                 flags.append(True)
