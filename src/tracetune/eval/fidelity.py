@@ -166,9 +166,6 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
         omitted = max(0, start - first_user - 1)
         return Sample(sample.id, sample.episode_id, sample.index, head + window, sample.tools, sample.teacher, omitted, squeeze)
 
-    def whole(squeeze: int) -> Sample:
-        return build(0, squeeze)
-
     def fits(candidate: Sample) -> bool:
         return count_tokens(candidate.request(config)) <= config.max_prompt_tokens
 
@@ -181,8 +178,8 @@ def window_sample(sample: Sample, config: EvalConfig, count_tokens: Callable[[Ge
         else:
             low = mid + 1
     if best is None:
-        squeezed = (lambda level: build(starts[-1], level)) if starts else whole
-        best = next((c for c in map(squeezed, SQUEEZE_LEVELS) if fits(c)), None)
+        last = starts[-1] if starts else 0  # no turn after the task: the task itself is squeezed in place
+        best = next((c for c in (build(last, level) for level in SQUEEZE_LEVELS) if fits(c)), None)
     return best
 
 

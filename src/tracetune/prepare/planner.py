@@ -64,7 +64,7 @@ class Planner:
 
     def natural(self, start: int) -> bool:
         """Whether a window starting at message ``start`` holds the first user message, so needs no synthetic head."""
-        return start == 0 or (self.first_user is not None and start <= self.first_user)
+        return natural_start(self.first_user, start)
 
     def boundaries_before(self, t: int) -> list[int]:
         """Valid window starts before ``t``, nearest first."""
@@ -102,7 +102,7 @@ def window_body(
         msgs[start:first_target] = [squeeze_message(m, squeeze) for m in msgs[start:first_target]]
     if squeeze is not None and head_user:
         head_user = clip_text(head_user, squeeze)[0]
-    if start == 0 or (first_user is not None and start <= first_user):
+    if natural_start(first_user, start):
         return list(msgs[: end + 1]), list(range(end + 1))
     omitted = start - (first_user + 1) if first_user is not None else start
     note = MARKER.format(n=omitted) if marker else ""
@@ -112,6 +112,11 @@ def window_body(
         return [merged, *msgs[start + 1 : end + 1]], [-1, *range(start + 1, end + 1)]
     body = ([{"role": "user", "content": head_text}] if head_text else []) + list(msgs[start : end + 1])
     return body, ([-1] if head_text else []) + list(range(start, end + 1))
+
+
+def natural_start(first_user: int | None, start: int) -> bool:
+    """Whether a window starting at message ``start`` holds the first user message, so needs no synthetic head."""
+    return start == 0 or (first_user is not None and start <= first_user)
 
 
 def window_task(text: str, limit: int) -> str:
