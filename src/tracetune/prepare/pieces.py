@@ -41,7 +41,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from tracetune.prepare.render import RenderedExample, RenderOutcome, apply_template, tokenize_spans
+from tracetune.prepare.render import RenderedExample, RenderOutcome, tokenize_spans
+from tracetune.prepare.template_renderer import TemplateRenderer
 
 #: Messages rendered before a segment to find its text (the template's view of what precedes it).
 CONTEXT = 2
@@ -64,7 +65,7 @@ class RenderedEpisode:
     """A Conversation rendered once: the head (system prompt, tools) and its segments, tokenized."""
 
     def __init__(self, head: Piece, segments: list[Piece], starts: list[int], messages: Messages, failed: dict[int, str],
-                 split_safe: bool, system: list[dict[str, Any]], tools: list[dict] | None):
+                 split_safe: bool, system: list[dict[str, Any]], tools: list[dict] | None, renderer: TemplateRenderer):
         self.head = head
         self.segments = segments
         self.starts = starts  # message index where each segment starts
@@ -76,6 +77,8 @@ class RenderedEpisode:
         self.tools = tools
         self.segment_at = {s: k for k, s in enumerate(starts)}
         self._added = None  # the tokenizer's added tokens, looked up once
+        self.renderer = renderer
+        self._made: dict[str, Piece] = {}  # text -> the piece made for a window, shared by the windows that repeat it
 
     @classmethod
     def build(cls, tokenizer, system: list[dict[str, Any]], messages: Messages, tools, targets: Sequence[int]):
@@ -88,19 +91,21 @@ class RenderedEpisode:
         cuts = sorted({0} | {i for i, m in enumerate(messages) if m["role"] in ("user", "assistant")}
                       | {t + 1 for t in targets if t + 1 < len(messages)})
         texts, prompts = [], {}
+        renderer = TemplateRenderer(tokenizer)
         try:
-            whole = apply_template(tokenizer, system + messages, tools)
+            whole = renderer.agrees(system + messages, tools)
             for a, b in zip(cuts, cuts[1:] + [len(messages)]):
                 context = system + messages[max(0, a - CONTEXT) : a]
-                before = _render(tokenizer, context)
-                after = apply_template(tokenizer, context + messages[a:b], None)
+                before = _render(renderer, context)
+                after = renderer.render(context + messages[a:b])
                 if not after.startswith(before):
                     return None
                 texts.append(after[len(before) :])
                 if a in target_set:
                     if not context:
                         return None
-                    prompt = apply_template(tokenizer, context, None, generation=True)
+                    check = renderer.agrees if not prompts else renderer.render  # the first prompt both ways
+                    prompt = check(context, None, generation=True)
                     if not prompt.startswith(before):
                         return None
                     prompts[a] = prompt[len(before) :]
@@ -124,7 +129,7 @@ class RenderedEpisode:
         tokenize_pieces(tokenizer, pieces)
         added = tokenizer.added_tokens_decoder
         split_safe = all(starts_with_added_token(added, p) for p in pieces[1:]) and _joins_alike(tokenizer, pieces)
-        return cls(pieces[0], pieces[1:], cuts, messages, failed, split_safe, system, tools)
+        return cls(pieces[0], pieces[1:], cuts, messages, failed, split_safe, system, tools, renderer)
 
     @property
     def head_tokens(self) -> int:
@@ -180,7 +185,7 @@ class RenderedEpisode:
         text = "".join(p.text for p in pieces)
         if fresh or first != 0:  # pieces made or placed here for the first time: the window's own render decides
             try:
-                if apply_template(tokenizer, window, self.tools) != text:
+                if self.renderer.render(window, self.tools) != text:
                     return None
             except Exception:
                 return None
@@ -188,21 +193,26 @@ class RenderedEpisode:
 
     def _fresh(self, tokenizer, fresh: list[tuple[int, list, list]], pieces: list) -> bool:
         """Render and tokenize the pieces a window does not share with the Episode; False when one cannot be."""
-        made = []
+        made, used = [], []
         for slot, context, messages in fresh:
             try:
-                before = _render(tokenizer, context)
-                after = apply_template(tokenizer, context + messages, None)
+                before = _render(self.renderer, context)
+                after = self.renderer.render(context + messages)
             except Exception:
                 return False
             if not after.startswith(before):
                 return False
-            pieces[slot] = Piece(after[len(before) :])
-            made.append(pieces[slot])
+            text = after[len(before) :]
+            piece = self._made.get(text)
+            if piece is None:
+                piece = self._made[text] = Piece(text)
+                made.append(piece)
+            pieces[slot] = piece
+            used.append(piece)
         tokenize_pieces(tokenizer, made)
         if self._added is None:
             self._added = tokenizer.added_tokens_decoder
-        return not self.split_safe or all(starts_with_added_token(self._added, p) for p in made)
+        return not self.split_safe or all(starts_with_added_token(self._added, p) for p in used)
 
     def _assemble(self, tokenizer, pieces: list[Piece], segments: list[int | None], text: str, chosen: set[int],
                   index: list[int]) -> RenderOutcome:
@@ -236,9 +246,9 @@ class RenderedEpisode:
         return outcome
 
 
-def _render(tokenizer, messages: list[dict[str, Any]]) -> str:
+def _render(renderer: TemplateRenderer, messages: list[dict[str, Any]]) -> str:
     """The render of ``messages`` without tools; an empty list renders as nothing."""
-    return apply_template(tokenizer, messages, None) if messages else ""
+    return renderer.render(messages) if messages else ""
 
 
 def tokenize_pieces(tokenizer, pieces: list[Piece]) -> None:
