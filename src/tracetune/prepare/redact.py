@@ -55,6 +55,7 @@ from tracetune.prepare.redact_pii import pii_hits
 from tracetune.prepare.redact_patterns import (
     CONTEXT_PATTERNS,
     TYPED_PATTERNS,
+    PatternSet,
     SecretPattern,
     classify,
     plausible_value,
@@ -76,6 +77,7 @@ class Redactor:
         self.report = RedactionReport()
         self.report.redactor = self
         self._extra = tuple(SecretPattern(k, re.compile(p)) for k, p in self.options.extra_patterns.items())
+        self._typed = PatternSet(TYPED_PATTERNS + self._extra)
         self._allow = set(self.options.allowlist)
         self._spans: dict[str, list[Span]] = {}
         self._done: dict[str, str] = {}
@@ -121,8 +123,8 @@ class Redactor:
         spans: list[Span] = []
         if self.options.secrets:
             low = text.lower()
-            typed = [(a, b, p.kind, v) for p in TYPED_PATTERNS + self._extra for a, b, v in p.spans(text, low)]
-            context = [(a, b, classify(v, p.kind), v) for p in CONTEXT_PATTERNS for a, b, v in p.spans(text, low)]
+            typed = [(a, b, p.kind, v) for p, a, b, v in self._typed.find(text, low)]
+            context = [(a, b, classify(v, p.kind), v) for p, a, b, v in _CONTEXT.find(text, low)]
             spans = _fill(_fill([], typed), context)
             if self.options.detect_secrets:
                 plugins = list(redact_plugins.token_plugin_hits(text)) + list(redact_plugins.keyword_hits(text))
@@ -221,6 +223,7 @@ class Redactor:
 
 
 _TYPED_KINDS = frozenset(p.kind for p in TYPED_PATTERNS)
+_CONTEXT = PatternSet(CONTEXT_PATTERNS)
 _SECRET_KEY = re.compile(
     r"(?i)(?:password|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth"
     r"|authorization)$"

@@ -48,6 +48,23 @@ class SecretPattern:
             yield start, end, value
 
 
+class PatternSet:
+    """Patterns run together: each hint is looked for once per text, not once per pattern naming it."""
+
+    def __init__(self, patterns: tuple[SecretPattern, ...]):
+        self.patterns = patterns
+        self.hints = tuple(sorted({h for p in patterns for h in p.hints}))
+
+    def find(self, text: str, lowered: str):
+        """(pattern, start, end, value) of every secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
+        present = {h for h in self.hints if h in lowered}
+        for pattern in self.patterns:
+            if pattern.hints and present.isdisjoint(pattern.hints):
+                continue
+            for start, end, value in pattern.spans(text):
+                yield pattern, start, end, value
+
+
 def _p(
     kind: str, pattern: str, hints: str = "", flags: int = 0, check: Callable[[str], bool] | None = None
 ) -> SecretPattern:

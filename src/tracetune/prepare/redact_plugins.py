@@ -134,7 +134,13 @@ def _scopes(text: str, secret_type: str) -> Iterator[tuple[int, str]]:
 
 def token_plugin_hits(text: str) -> Iterator[Found]:
     """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values)."""
+    longest = None
     for secret_type, plugin in _plugins():
+        gate = _GATES.get(secret_type)
+        if gate is not None and gate[1] > 10:  # no line can pass a gate the whole text's longest run fails
+            longest = _longest_run(text) if longest is None else longest
+            if longest < gate[1]:
+                continue
         for offset, scope in _scopes(text, secret_type):
             for raw in plugin.analyze_string(scope):
                 value = _clean(raw)
