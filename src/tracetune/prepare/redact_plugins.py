@@ -171,9 +171,12 @@ def keyword_hits(text: str) -> Iterator[Found]:
 
     detector = _keyword_detector()
     for offset, line in _lines_with(text, _KEYWORD_LINE):
-        if len(line) > 2000 or not _QUOTE.search(line) or heuristic.is_indirect_reference(line):
+        if len(line) > 2000 or not _QUOTE.search(line):
             continue
-        for raw in detector.analyze_string(line):
+        raws = list(detector.analyze_string(line))
+        if not raws or heuristic.is_indirect_reference(line):  # the costlier test second
+            continue
+        for raw in raws:
             value = _clean(raw)
             if (
                 heuristic.is_templated_secret(value)
