@@ -169,3 +169,48 @@ def test_template_that_drops_old_reasoning_is_not_rendered_from_pieces(tokenizer
                 {"role": "assistant", "content": "two", "reasoning_content": "second thought"}]
     assert RenderedEpisode.build(tokenizers["reasoning_dropping"], [], messages, None, [1, 3]) is None
     assert RenderedEpisode.build(tokenizers["tiny"], [], messages, None, [1, 3]) is not None
+
+
+def _window_choices(tokenizer, conv, config):
+    result = examples_for(tokenizer, conv, config)
+    return [(ex.targets, ex.rendered.ids, ex.rendered.mask) for ex in result.examples], dict(result.dropped)
+
+
+@pytest.mark.skipif(not TRACES, reason="shared traces absent")
+@pytest.mark.parametrize("max_length", [1024, 2048])
+def test_pruned_attempts_never_change_the_windows(tiny_tokenizer, monkeypatch, max_length):
+    """Windows skipped unbuilt (planned too long, or counted too long from their pieces) are ones that could not fit."""
+    from tracetune.prepare import windows
+
+    path = next((p for p in TRACES if p.name == "before-compaction.jsonl"), TRACES[0])
+    config = PrepareConfig(max_length=max_length)
+    convs = list(_conversations(path, config))[:3]
+    pruned = [_window_choices(tiny_tokenizer, conv, config) for conv in convs]
+    monkeypatch.setattr(windows.Windows, "_surely_over", lambda self, start, end: False)
+    monkeypatch.setattr(windows.Windows, "_too_long", lambda self, messages, index, local: False)
+    assert pruned == [_window_choices(tiny_tokenizer, conv, config) for conv in convs]
+
+
+@pytest.mark.skipif(not TRACES, reason="shared traces absent")
+def test_a_window_counted_from_its_pieces_has_the_tokens_it_renders_to(tiny_tokenizer, monkeypatch):
+    from tracetune.prepare import windows
+
+    path = next((p for p in TRACES if p.name == "before-compaction.jsonl"), TRACES[0])
+    config = PrepareConfig(max_length=1024)
+    seen = []
+    emit = windows.Windows.emit
+
+    def counted(self, start, targets, squeeze=None):
+        messages, index = self.planner.window_messages(start, targets[-1], squeeze, targets[0])
+        local = [index.index(t) for t in targets]
+        count = self.planner.rendered.tokens(tiny_tokenizer, messages, index, local)
+        outcome = self.planner.rendered.outcome(tiny_tokenizer, messages, index, local)
+        if count is not None and outcome is not None and outcome.examples:
+            seen.append((count, outcome.examples[0].num_tokens))
+        return emit(self, start, targets, squeeze)
+
+    monkeypatch.setattr(windows.Windows, "emit", counted)
+    for conv in list(_conversations(path, config))[:2]:
+        examples_for(tiny_tokenizer, conv, config)
+    assert len(seen) > 20 and any(count > 1024 for count, _ in seen)  # fitting and too-long windows both counted
+    assert all(count == tokens for count, tokens in seen)

@@ -152,6 +152,34 @@ class RenderedEpisode:
         whole render must then equal the assembled text. None when the window is not whole
         segments, or a check fails: the caller renders it the prefix-diff way.
         """
+        got = self._gather(tokenizer, window, index, targets)
+        if got is None:
+            return None
+        pieces, segments, chosen, placed = got
+        text = "".join(p.text for p in pieces)
+        if placed:  # pieces made or placed here for the first time: the window's own render decides
+            try:
+                if self.renderer.render(window, self.tools) != text:
+                    return None
+            except Exception:
+                return None
+        return self._assemble(tokenizer, pieces, segments, text, chosen, index)
+
+    def tokens(self, tokenizer, window: list[dict[str, Any]], index: list[int], targets: list[int]) -> int | None:
+        """The tokens ``outcome`` would give ``window``, counted from its pieces without rendering it whole.
+
+        None when they are not known that way: pieces not split-safe, or ``outcome`` would return None
+        before its final check (the window's own render, which a template that renders pieces
+        differently in a new place can fail).
+        """
+        if not self.split_safe:
+            return None
+        got = self._gather(tokenizer, window, index, targets)
+        return None if got is None else sum(len(p.ids) for p in got[0])
+
+    def _gather(self, tokenizer, window: list[dict[str, Any]], index: list[int], targets: list[int]):
+        """(pieces, their segment numbers, targets as Conversation indices, whether the window needs its own render
+        check) for ``window``; None when it is not whole segments or a piece cannot be made."""
         n_sys = len(self.system)
         body = index[n_sys:]
         lead = next((i for i, k in enumerate(body) if k >= 0), len(body))
@@ -182,14 +210,7 @@ class RenderedEpisode:
             pos += b - a
         if fresh and not self._fresh(tokenizer, fresh, pieces):
             return None
-        text = "".join(p.text for p in pieces)
-        if fresh or first != 0:  # pieces made or placed here for the first time: the window's own render decides
-            try:
-                if self.renderer.render(window, self.tools) != text:
-                    return None
-            except Exception:
-                return None
-        return self._assemble(tokenizer, pieces, [None] * own_head + segments, text, chosen, index)
+        return pieces, [None] * own_head + segments, chosen, bool(fresh) or first != 0
 
     def _fresh(self, tokenizer, fresh: list[tuple[int, list, list]], pieces: list) -> bool:
         """Render and tokenize the pieces a window does not share with the Episode; False when one cannot be."""

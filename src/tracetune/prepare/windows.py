@@ -144,6 +144,8 @@ class Windows:
         attempts = [(start, None) for start in starts] + [(starts[-1], level) for level in SQUEEZE_LEVELS]
         for start, squeeze in attempts:
             for end in range(len(chosen), 0, -1):
+                if squeeze is None and self._surely_over(start, chosen[end - 1]):
+                    continue
                 if self.emit(start, chosen[:end], squeeze):
                     self.out.squeezed_windows += squeeze is not None
                     return chosen[:end]
@@ -153,6 +155,8 @@ class Windows:
         """Render one window from message ``start`` through ``targets``; False (nothing kept) when it is too long."""
         messages, index = self.planner.window_messages(start, targets[-1], squeeze, targets[0])
         local = [index.index(t) for t in targets]
+        if self._too_long(messages, index, local):
+            return False
         outcome = self._render(messages, index, local)
         if any(ex.num_tokens > self.max_length for ex in outcome.examples if not set(ex.turns) <= set(outcome.fallback_turns)):
             return False
@@ -207,6 +211,25 @@ class Windows:
         self.out.examples.append(Example(cut, self.window, tuple(shown), (t,), fallback, truncated=was_cut))
         self.out.truncated_turns += was_cut
         return True
+
+    def _surely_over(self, start: int, end: int) -> bool:
+        """Whether the unsqueezed window ``start..end`` is planned past ``max_length`` by more than the slack.
+
+        Only with exact segment counts (the Episode rendered once), where the one estimate left is
+        the synthetic head's, a few tokens off at most: such a window is not built at all.
+        """
+        return self.planner.rendered is not None and self.planner.cost(start, end) > self.max_length * ESTIMATE_SLACK
+
+    def _too_long(self, messages, index: list[int], local: list[int]) -> bool:
+        """Whether the window's pieces already count more than ``max_length`` tokens (it is then not rendered whole).
+
+        A window whose targets all fail to render is still emitted for its drop reasons, whatever its length.
+        """
+        rendered = self.planner.rendered
+        if rendered is None or all(index[t] in rendered.failed for t in local):
+            return False
+        count = rendered.tokens(self.tokenizer, messages, index, local)
+        return count is not None and count > self.max_length
 
     def _render(self, messages, index: list[int], local: list[int]):
         """The window rendered from the Episode's pieces where it rendered once, else the prefix-diff way."""
