@@ -157,24 +157,52 @@ def test_one_worker_and_two_write_identical_datasets(tmp_path, tiny_student, mon
     assert not (tmp_path / "one" / ".spill").exists()
 
 
-def test_a_file_that_changes_between_passes_is_skipped_with_an_error(tmp_path, tiny_student, monkeypatch):
+def _copied_fixtures(tmp_path: Path) -> Path:
     traces = tmp_path / "traces"
     traces.mkdir()
     for path in (TESTS / "fixtures" / "pi").glob("*.jsonl"):
         (traces / path.name).write_bytes(path.read_bytes())
+    return traces
+
+
+def test_a_file_that_changes_while_it_is_read_is_skipped_with_an_error(tmp_path, tiny_student, monkeypatch):
+    traces = _copied_fixtures(tmp_path)
     victim = min(traces.glob("*.jsonl"))
-    real = stream.survey_pass
+    real = stream.read_one
 
-    def grown(files, *args, **kwargs):
-        with victim.open("a") as fh:  # an agent appends to its session while prepare runs
-            fh.write("\n")
-        return real(files, *args, **kwargs)
+    def growing(path, *args, **kwargs):
+        read = real(path, *args, **kwargs)
+        if path == victim:
+            with victim.open("a") as fh:  # an agent appends to its session while prepare reads it
+                fh.write("\n")
+        return read
 
-    monkeypatch.setattr(stream, "survey_pass", grown)
+    monkeypatch.setattr(stream, "read_one", growing)
     result = prepare(PrepareConfig(student=str(tiny_student)), [traces], tmp_path / "out")
     errors = result.stats.read.file_errors
     assert len(errors) == 1 and victim.name in errors[0].path and "changed while prepare" in errors[0].error
     assert result.stats.read.sessions == len(list(traces.glob("*.jsonl"))) - 1
+
+
+def test_each_file_is_read_once_and_redacted_as_it_was_learned(tmp_path, tiny_student, monkeypatch):
+    traces = _copied_fixtures(tmp_path)
+    victim = min(traces.glob("*.jsonl"))
+    before = prepare(PrepareConfig(student=str(tiny_student)), [traces], tmp_path / "before")
+    reads = []
+    real_read, real_survey = stream.read_one, stream.survey_pass
+    monkeypatch.setattr(stream, "read_one", lambda path, *a, **k: reads.append(path) or real_read(path, *a, **k))
+
+    def appended(files, *args, **kwargs):
+        with victim.open("a") as fh:  # written after it was read: the snapshot read is what is prepared
+            fh.write('{"type": "message", "id": "zz", "parentId": null, "message": {"role": "user", "content": "x"}}\n')
+        return real_survey(files, *args, **kwargs)
+
+    monkeypatch.setattr(stream, "survey_pass", appended)
+    after = prepare(PrepareConfig(student=str(tiny_student)), [traces], tmp_path / "after")
+    assert sorted(reads) == sorted(traces.glob("*.jsonl"))
+    assert not after.stats.read.file_errors
+    assert _outputs(tmp_path / "after") == _outputs(tmp_path / "before")
+    assert before.stats.turns == after.stats.turns
 
 
 def test_failed_prepare_leaves_no_staging_folder(tmp_path, tiny_student):

@@ -5,7 +5,7 @@ the corpus (secrets and their numbered placeholders, strong values, user names
 from home paths), then rewrites. ``prepare`` streams the same two passes with
 ``StreamRedactor``:
 
-1. learn: each file is read and dropped. Its distinct texts are scanned
+1. learn: each file is read, spilled as read (``stream.learn_pass``) and dropped. Its distinct texts are scanned
    (``Redactor._detect``; in worker processes when ``prepare`` has some) and the
    main process takes the findings in the corpus's order, so placeholders get
    the numbers ``redact_sessions`` gives them. Kept afterwards: the
@@ -14,15 +14,16 @@ from home paths), then rewrites. ``prepare`` streams the same two passes with
    (``hits``); a text where nothing was found leaves only its hash in a list
    that counts distinct texts for the report. Values under secret-naming
    argument keys are learned after every text, as ``redact_sessions`` does.
-2. apply: each file is read again and every text rewritten with what the whole
-   corpus taught (a strong secret first met in the last file is replaced in the
-   first one too). A text's spans come from ``hits``: nothing is detected twice.
+2. apply: each file's spilled sessions are loaded and every text rewritten with
+   what the whole corpus taught (a strong secret first met in the last file is
+   replaced in the first one too). A text's spans come from ``hits``: nothing is
+   detected twice.
 
 The sessions and the report come out as ``redact_sessions`` gives them for the
-whole corpus (``tests/test_prepare_streaming.py``). The cost: every file is read
-once more, and a file must not change between the passes (``prepare`` checks
-size and modification time, and skips a file that changed with an error: its
-new text was never learned). ``scrub`` (error messages, paths) detects afresh.
+whole corpus (``tests/test_prepare_streaming.py``). What is applied to is
+exactly what was learned: the trace file is never read a second time (a file
+that changes while it is read is skipped with an error, ``stream``). ``scrub``
+(error messages, paths) detects afresh.
 """
 
 from __future__ import annotations

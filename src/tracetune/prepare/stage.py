@@ -113,11 +113,11 @@ def prepare(
         spill = tmp / ".spill"
         spill.mkdir()
         with Workers(worth_starting(workers, files.paths), tokenizer, config) as pool:
-            learn_pass(files, fmt, read_options, redactor, pool, progress)
+            learn_pass(files, fmt, read_options, redactor, pool, spill, progress)
             if not files.sessions:
                 raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")
             clock.lap("read")
-            survey = survey_pass(files, fmt, read_options, redactor, spill, progress)
+            survey = survey_pass(files, redactor, spill, progress)
             stats.files = files.count
             stats.read_warnings.update(survey.warnings)
             redaction = redactor.finish(len(survey.sessions))

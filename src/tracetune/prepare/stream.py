@@ -1,14 +1,16 @@
 """``prepare``'s three passes over the traces, one file in memory at a time.
 
-1. **learn** (``learn_pass``): read each file, scan its distinct texts for
-   secrets (chunks spread over the workers), and teach ``StreamRedactor`` in
-   corpus order. Nothing of the sessions is kept but findings (see
-   ``redact_stream``).
-2. **survey** (``survey_pass``): read each file again, redact it with what the
-   whole corpus taught, keep the small metadata the split and the tool catalog
-   need (``corpus.Survey``) and spill the redacted sessions to a temporary file
-   (pickle, one per trace file) for the render pass. A file whose size or
-   modification time changed since the learn pass is skipped with an error.
+1. **learn** (``learn_pass``): read each file once, spill its sessions as read
+   to a temporary file (pickle), scan its distinct texts for secrets (chunks
+   spread over the workers), and teach ``StreamRedactor`` in corpus order.
+   Nothing of the sessions is kept in memory but findings (see
+   ``redact_stream``). A file whose size or modification time changed while it
+   was read is skipped with an error.
+2. **survey** (``survey_pass``): load each spilled file (never the trace file
+   again: what is redacted is exactly what was learned), redact it with what
+   the whole corpus taught, keep the small metadata the split and the tool
+   catalog need (``corpus.Survey``) and spill the redacted sessions in place of
+   the raw ones for the render pass.
 3. **render** (``render_pass``): each Episode is converted, rendered and
    serialised by a worker (``workers.render_episode``); the results come back in
    order and are appended to the rows (spilled to disk, ``dataset.Rows``), the
@@ -16,8 +18,10 @@
 
 Memory therefore holds one file's sessions (per worker), the redactor's
 findings, the per-session metadata and the small per-row columns: it does not
-grow with the text of the corpus. The cost is reading every file twice and
-writing the redacted corpus once to a temporary folder beside the output.
+grow with the text of the corpus. The cost is a temporary folder beside the
+output holding the corpus pickled (raw until the survey pass, then redacted).
+Parsing a trace file costs about ten times pickling and loading its sessions,
+which is why it is read once.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from tracetune.prepare.corpus import Survey, write_spill
+from tracetune.prepare.corpus import Survey, load_spill, write_spill
 from tracetune.prepare.dataset import Rows
 from tracetune.prepare.redact_stream import StreamRedactor, distinct_texts, keyed_candidates
 from tracetune.prepare.workers import EpisodeTask, Workers, chunks, detect, render_episode
@@ -44,7 +48,7 @@ class Files:
     paths: list[Path]
     errors: list[FileError] = field(default_factory=list)  # skipped unopened, unreadable, changed
     formats: dict[str, str] = field(default_factory=dict)  # source -> format
-    stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)  # path -> (size, mtime_ns) of the learned read
+    raw: dict[Path, Path] = field(default_factory=dict)  # path -> its sessions as read, spilled by the learn pass
     sessions: int = 0  # read by the learn pass
     ids: Counter = field(default_factory=Counter)  # session id -> times read
     changed: set[Path] = field(default_factory=set)  # read, then changed: skipped
@@ -70,8 +74,9 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def learn_pass(files: Files, fmt, options, redactor: StreamRedactor, workers: Workers, progress: Progress | None) -> None:
-    """Pass 1: read every file and teach ``redactor`` (see the module docstring)."""
+def learn_pass(files: Files, fmt, options, redactor: StreamRedactor, workers: Workers, spill_dir: Path,
+               progress: Progress | None) -> None:
+    """Pass 1: read every file, spill its sessions to ``spill_dir`` and teach ``redactor`` (see the module docstring)."""
     pending: dict[int, dict[str, Any]] = {}
 
     def tasks():
@@ -85,7 +90,7 @@ def learn_pass(files: Files, fmt, options, redactor: StreamRedactor, workers: Wo
             if read.sessions and (stamp is None or stamp != _stamp(path)):
                 files.errors.append(_changed(files, path))
             elif read.sessions:
-                files.stamps[path] = stamp
+                files.raw[path] = write_spill(spill_dir / f"raw-{n:06d}.pkl", read.sessions)
             texts = distinct_texts(read.sessions) if redactor.active else []
             parts = chunks(texts)
             pending[n] = {"texts": texts, "keyed": keyed_candidates(read.sessions) if redactor.active else [],
@@ -106,18 +111,16 @@ def learn_pass(files: Files, fmt, options, redactor: StreamRedactor, workers: Wo
     redactor.finish_learning()
 
 
-def survey_pass(files: Files, fmt, options, redactor: StreamRedactor, spill_dir: Path, progress: Progress | None) -> Survey:
-    """Pass 2: redact each file again, keep its metadata, spill its redacted sessions."""
+def survey_pass(files: Files, redactor: StreamRedactor, spill_dir: Path, progress: Progress | None) -> Survey:
+    """Pass 2: redact each file's spilled sessions, keep their metadata, spill them redacted."""
     survey = Survey()
     survey.catalog.repeated_ids = frozenset(i for i, n in files.ids.items() if n > 1)
     for n, path in enumerate(files.paths):
-        if path not in files.stamps:  # unreadable or changed: its error is recorded
+        raw = files.raw.pop(path, None)
+        if raw is None:  # unreadable, changed while read, or empty: its error (if any) is recorded
             continue
-        read = read_one(path, fmt, options)
-        if _stamp(path) != files.stamps[path]:
-            files.errors.append(_changed(files, path))
-            continue
-        sessions = redactor.redact_file(read.sessions)
+        sessions = redactor.redact_file(load_spill(raw))
+        raw.unlink()
         if sessions:
             spill = write_spill(spill_dir / f"{n:06d}.pkl", sessions)
             for index, session in enumerate(sessions):
