@@ -402,3 +402,24 @@ def test_report_counts_kinds_and_fields_never_values():
     text = json.dumps(d)
     for value in (GH, "jane.roe", "hunter2xyz", "93.184", "alice"):
         assert value not in text
+
+
+def test_case_blind_gates_find_the_same_lines_on_lowered_ascii_text():
+    """The gates run without their (?i) flag on lowered ASCII text: the lines they pick must not change."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare import redact_plugins as rp
+
+    assert rp._KEYWORD_LINE in rp._CASELESS and len(rp._CASELESS) >= 5
+    words = st.sampled_from(["PASSWORD", "Pwd", "secret", "API_KEY", "xoxb", "Hooks.Slack", "SoftLayer", "Cl-Api-Token",
+                             "contrase", "plain", "text", "=", '"', "\n", " ", "ſecret", "KEY"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(words, max_size=30).map("".join))
+    def same(text):
+        lowered = text.lower() if text.isascii() else None
+        for pattern in rp._CASELESS:
+            assert list(rp._lines_with(text, pattern, lowered)) == list(rp._lines_with(text, pattern))
+
+    same()

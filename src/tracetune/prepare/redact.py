@@ -127,7 +127,9 @@ class Redactor:
             context = [(a, b, classify(v, p.kind), v) for p, a, b, v in _CONTEXT.find(text, low)]
             spans = _fill(_fill([], typed), context)
             if self.options.detect_secrets:
-                plugins = list(redact_plugins.token_plugin_hits(text)) + list(redact_plugins.keyword_hits(text))
+                ascii_low = low if text.isascii() else None
+                plugins = (list(redact_plugins.token_plugin_hits(text, ascii_low))
+                           + list(redact_plugins.keyword_hits(text, ascii_low)))
                 if self.options.high_entropy:
                     plugins += redact_plugins.entropy_hits(text)
                 spans = _fill(spans, plugins)

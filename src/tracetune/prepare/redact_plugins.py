@@ -62,6 +62,15 @@ _GATES = {
 _TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-]")
 
 
+def _caseless(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """``pattern`` without its leading ``(?i)``, when what follows is all lower case (so matches lowered ASCII alike)."""
+    rest = pattern.pattern[4:] if pattern.pattern.startswith("(?i)") else None
+    return re.compile(rest) if rest is not None and rest == rest.lower() else None
+
+
+_CASELESS = {p: c for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (c := _caseless(p)) is not None}
+
+
 _SAME_KIND = {  # detect-secrets types that tracetune's own patterns also name
     "AWS Access Key": "aws_access_key_id",
     "Azure Storage Account access key": "azure_key",
@@ -121,19 +130,22 @@ def _longest_run(text: str) -> int:
     return max((len(m) for m in _RUN.findall(text)), default=0)
 
 
-def _scopes(text: str, secret_type: str) -> Iterator[tuple[int, str]]:
+def _scopes(text: str, secret_type: str, lowered: str | None) -> Iterator[tuple[int, str]]:
     """(offset, piece) to run a plugin on: the whole text, or only the lines that pass its gate."""
     gate = _GATES.get(secret_type)
     if gate is None:
         yield 0, text
         return
-    for offset, line in _lines_with(text, gate[0]):
+    for offset, line in _lines_with(text, gate[0], lowered):
         if gate[1] <= 10 or _longest_run(line) >= gate[1]:
             yield offset, line
 
 
-def token_plugin_hits(text: str) -> Iterator[Found]:
-    """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values)."""
+def token_plugin_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
+    """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values).
+
+    ``lowered``: ``text.lower()`` for an ASCII text, where the case-blind gates run faster (``_lines_with``).
+    """
     longest = None
     for secret_type, plugin in _plugins():
         gate = _GATES.get(secret_type)
@@ -141,7 +153,7 @@ def token_plugin_hits(text: str) -> Iterator[Found]:
             longest = _longest_run(text) if longest is None else longest
             if longest < gate[1]:
                 continue
-        for offset, scope in _scopes(text, secret_type):
+        for offset, scope in _scopes(text, secret_type, lowered):
             for raw in plugin.analyze_string(scope):
                 value = _clean(raw)
                 if not plausible_value(value, min_length=8, allow_words=True):
@@ -152,10 +164,15 @@ def token_plugin_hits(text: str) -> Iterator[Found]:
                     yield offset + start, offset + end, _slug(secret_type), value
 
 
-def _lines_with(text: str, pattern: re.Pattern[str]) -> Iterator[tuple[int, str]]:
-    """(offset, line) of each line of ``text`` that ``pattern`` matches."""
+def _lines_with(text: str, pattern: re.Pattern[str], lowered: str | None = None) -> Iterator[tuple[int, str]]:
+    """(offset, line) of each line of ``text`` that ``pattern`` matches.
+
+    A case-blind pattern made of lower-case literals (``_CASELESS``) runs without the flag on
+    ``lowered``, an ASCII text lower-cased: the same positions, several times faster.
+    """
+    caseless = _CASELESS.get(pattern) if lowered is not None else None
     seen_end = -1
-    for match in pattern.finditer(text):
+    for match in caseless.finditer(lowered) if caseless is not None else pattern.finditer(text):
         if match.start() < seen_end:
             continue
         start = text.rfind("\n", 0, match.start()) + 1
@@ -165,12 +182,15 @@ def _lines_with(text: str, pattern: re.Pattern[str]) -> Iterator[tuple[int, str]
         yield start, text[start:end]
 
 
-def keyword_hits(text: str) -> Iterator[Found]:
-    """Quoted values that ``KeywordDetector`` finds on keyword lines of ``text``, less templated and id-like ones."""
+def keyword_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
+    """Quoted values that ``KeywordDetector`` finds on keyword lines of ``text``, less templated and id-like ones.
+
+    ``lowered``: as for ``token_plugin_hits``.
+    """
     from detect_secrets.filters import heuristic
 
     detector = _keyword_detector()
-    for offset, line in _lines_with(text, _KEYWORD_LINE):
+    for offset, line in _lines_with(text, _KEYWORD_LINE, lowered):
         if len(line) > 2000 or not _QUOTE.search(line):
             continue
         raws = list(detector.analyze_string(line))
