@@ -423,3 +423,32 @@ def test_case_blind_gates_find_the_same_lines_on_lowered_ascii_text():
             assert list(rp._lines_with(text, pattern, lowered)) == list(rp._lines_with(text, pattern))
 
     same()
+
+
+def test_case_blind_patterns_find_the_same_secrets_on_lowered_ascii_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS
+
+    fast = [p for p in TYPED_PATTERNS + CONTEXT_PATTERNS if p._caseless is not None]
+    assert {p.kind for p in fast} >= {"assignment_secret", "header_secret", "password_phrase"}
+    parts = st.sampled_from(["PASSWORD", "Api_Key", "token", "X-Api-Key", "Authorization", "Bearer", "my Password is",
+                             "Secret was", " = ", ": ", '"', "'", "\\\"", "Hunter2!", "AbC123xYz789Q", "ghp_x", "\n", " ",
+                             "proxy-", "SIGNING_KEY", "passphrase for db", "$VAR", "(", "."])
+
+    found = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(parts, max_size=24).map("".join))
+    def same(text):
+        for pattern in fast:
+            spans = list(pattern.spans(text))
+            assert list(pattern.spans(text, ascii_lowered=text.lower())) == spans
+            found.extend(spans)
+
+    same()
+    for text in ('PASSWORD = "AbC123xYz789Q"', "X-Api-Key: AbC123xYz789Q", "my Password is Hunter2!"):
+        spans = [s for p in fast for s in p.spans(text)]
+        assert spans and spans == [s for p in fast for s in p.spans(text, ascii_lowered=text.lower())]
+    assert found  # the generated texts held secrets too

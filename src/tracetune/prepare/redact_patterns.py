@@ -26,6 +26,22 @@ _B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
 _E = r"(?![A-Za-z0-9_\-])"  # token end
 
 
+def caseless(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """A case-blind ``(?i)...`` pattern as one that finds the same spans in the text lower-cased, if ASCII.
+
+    What follows ``(?i)`` is lower-cased (literals, class ranges); None when that could change its
+    meaning: an upper-case escape (``\\S``, ``\\W``...) or anything that does not compile.
+    Python's ``re`` is several times slower with the flag than without.
+    """
+    if not pattern.pattern.startswith("(?i)") or re.search(r"\\[A-Z]", pattern.pattern):
+        return None
+    try:
+        lowered = pattern.pattern[4:].lower().replace("(?p<", "(?P<").replace("(?p=", "(?P=")  # group syntax kept
+        return re.compile(lowered, pattern.flags & ~re.IGNORECASE)
+    except re.error:
+        return None
+
+
 @dataclass(frozen=True)
 class SecretPattern:
     kind: str
@@ -33,12 +49,20 @@ class SecretPattern:
     check: Callable[[str], bool] | None = None  # for values that are secrets only by context
     hints: tuple[str, ...] = ()  # lowercase; the pattern cannot match a text holding none of them
 
-    def spans(self, text: str, lowered: str | None = None):
-        """(start, end, value) of each secret this pattern finds in ``text`` (``lowered``: ``text.lower()``)."""
+    def __post_init__(self):
+        object.__setattr__(self, "_caseless", caseless(self.regex))
+
+    def spans(self, text: str, lowered: str | None = None, ascii_lowered: str | None = None):
+        """(start, end, value) of each secret this pattern finds in ``text`` (``lowered``: ``text.lower()``).
+
+        ``ascii_lowered``: ``text.lower()`` when ``text`` is ASCII, where a case-blind pattern runs
+        without its flag (``caseless``); spans are the same, values are read from ``text``.
+        """
         if self.hints and lowered is not None and not any(h in lowered for h in self.hints):
             return
         has_group = "s" in self.regex.groupindex
-        for match in self.regex.finditer(text):
+        fast = self._caseless if ascii_lowered is not None else None
+        for match in fast.finditer(ascii_lowered) if fast is not None else self.regex.finditer(text):
             start, end = match.span("s") if has_group else match.span()
             if start < 0 or start == end:
                 continue
@@ -58,10 +82,11 @@ class PatternSet:
     def find(self, text: str, lowered: str):
         """(pattern, start, end, value) of every secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
         present = {h for h in self.hints if h in lowered}
+        ascii_lowered = lowered if text.isascii() else None
         for pattern in self.patterns:
             if pattern.hints and present.isdisjoint(pattern.hints):
                 continue
-            for start, end, value in pattern.spans(text):
+            for start, end, value in pattern.spans(text, ascii_lowered=ascii_lowered):
                 yield pattern, start, end, value
 
 

@@ -30,7 +30,7 @@ import re
 from functools import lru_cache
 from typing import Iterator
 
-from tracetune.prepare.redact_patterns import plausible_value, strong_value
+from tracetune.prepare.redact_patterns import caseless, plausible_value, strong_value
 
 Found = tuple[int, int, str, str]  # start, end, kind, value
 
@@ -62,13 +62,7 @@ _GATES = {
 _TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-]")
 
 
-def _caseless(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
-    """``pattern`` without its leading ``(?i)``, when what follows is all lower case (so matches lowered ASCII alike)."""
-    rest = pattern.pattern[4:] if pattern.pattern.startswith("(?i)") else None
-    return re.compile(rest) if rest is not None and rest == rest.lower() else None
-
-
-_CASELESS = {p: c for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (c := _caseless(p)) is not None}
+_CASELESS = {p: c for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (c := caseless(p)) is not None}
 
 
 _SAME_KIND = {  # detect-secrets types that tracetune's own patterns also name
