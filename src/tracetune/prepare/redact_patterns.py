@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 _B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
@@ -49,19 +50,19 @@ class SecretPattern:
     check: Callable[[str], bool] | None = None  # for values that are secrets only by context
     hints: tuple[str, ...] = ()  # lowercase; the pattern cannot match a text holding none of them
 
-    def __post_init__(self):
-        object.__setattr__(self, "_caseless", caseless(self.regex))
+    @cached_property
+    def fast_regex(self) -> re.Pattern[str] | None:
+        """``regex`` without its case-blind flag, for lowered ASCII text (``caseless``); None when it has none."""
+        return caseless(self.regex)
 
-    def spans(self, text: str, lowered: str | None = None, ascii_lowered: str | None = None):
-        """(start, end, value) of each secret this pattern finds in ``text`` (``lowered``: ``text.lower()``).
+    def spans(self, text: str, ascii_lowered: str | None = None):
+        """(start, end, value) of each secret this pattern finds in ``text`` (hints are ``PatternSet``'s to check).
 
         ``ascii_lowered``: ``text.lower()`` when ``text`` is ASCII, where a case-blind pattern runs
-        without its flag (``caseless``); spans are the same, values are read from ``text``.
+        without its flag (``fast_regex``); spans are the same, values are read from ``text``.
         """
-        if self.hints and lowered is not None and not any(h in lowered for h in self.hints):
-            return
         has_group = "s" in self.regex.groupindex
-        fast = self._caseless if ascii_lowered is not None else None
+        fast = self.fast_regex if ascii_lowered is not None else None
         for match in fast.finditer(ascii_lowered) if fast is not None else self.regex.finditer(text):
             start, end = match.span("s") if has_group else match.span()
             if start < 0 or start == end:

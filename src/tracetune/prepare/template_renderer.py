@@ -57,7 +57,7 @@ class TemplateRenderer:
                 self._variables = self._plain({**tokenizer.special_tokens_map})
                 self.fast = True
             except Exception:  # a tokenizer without the usual attributes: the official path only
-                self.fast = False
+                pass
 
     def render(self, messages: Messages, tools: Sequence[dict] | None = None, *, generation: bool = False) -> str:
         """``apply_template(tokenizer, messages, tools, generation=generation)``, without re-preparing known messages."""
