@@ -43,6 +43,7 @@ from typing import Any, Sequence
 
 from tracetune.prepare.render import RenderedExample, RenderOutcome, tokenize_spans
 from tracetune.prepare.template_renderer import TemplateRenderer
+from tracetune.prepare.token_ids import HeadIds, token_ids
 
 #: Messages rendered before a segment to find its text (the template's view of what precedes it).
 CONTEXT = 2
@@ -79,6 +80,7 @@ class RenderedEpisode:
         self._added = None  # the tokenizer's added tokens, looked up once
         self.renderer = renderer
         self._made: dict[str, Piece] = {}  # text -> the piece made for a window, shared by the windows that repeat it
+        self._head_ids = HeadIds(renderer.tokenizer)  # ids of fresh pieces, the repeated task tokenized once
 
     @classmethod
     def build(cls, tokenizer, system: list[dict[str, Any]], messages: Messages, tools, targets: Sequence[int]):
@@ -230,7 +232,7 @@ class RenderedEpisode:
                 made.append(piece)
             pieces[slot] = piece
             used.append(piece)
-        tokenize_pieces(tokenizer, made)
+        tokenize_pieces(tokenizer, made, self._head_ids)
         if self._added is None:
             self._added = tokenizer.added_tokens_decoder
         return not self.split_safe or all(starts_with_added_token(self._added, p) for p in used)
@@ -272,16 +274,18 @@ def _render(renderer: TemplateRenderer, messages: list[dict[str, Any]]) -> str:
     return renderer.render(messages) if messages else ""
 
 
-def tokenize_pieces(tokenizer, pieces: list[Piece]) -> None:
+def tokenize_pieces(tokenizer, pieces: list[Piece], ids_of=None) -> None:
     """Token ids of every piece, and the mask of each target piece.
 
     A token is supervised when it starts inside the span, as in ``render.tokenize_spans``.
-    Offsets are computed only for target pieces (most of the text needs ids alone).
+    Offsets are computed only for target pieces (most of the text needs ids alone), the
+    others' ids come from ``ids_of`` (default ``token_ids``).
     """
     spans = [p for p in pieces if p.span is not None]
     plain = [p for p in pieces if p.span is None]
     if plain:
-        for piece, ids in zip(plain, _ids(tokenizer, [p.text for p in plain])):
+        texts = [p.text for p in plain]
+        for piece, ids in zip(plain, ids_of(texts) if ids_of else token_ids(tokenizer, texts)):
             piece.ids = array("i", ids)
     if not spans:
         return
@@ -297,21 +301,6 @@ def tokenize_pieces(tokenizer, pieces: list[Piece]) -> None:
             elif a < s < b:
                 piece.boundary += 1
         piece.mask = bytes(mask)
-
-
-def _ids(tokenizer, texts: list[str]) -> list[list[int]]:
-    """Token ids of ``texts`` as ``tokenizer(texts, add_special_tokens=False)`` gives them.
-
-    The Rust tokenizer is called directly (without offsets: several times faster) when it
-    carries no truncation or padding and special tokens are not split, i.e. when that call
-    would do nothing more.
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    fast = getattr(backend, "encode_batch_fast", None)
-    if (fast is not None and backend.truncation is None and backend.padding is None
-            and not getattr(backend, "encode_special_tokens", False) and not getattr(tokenizer, "split_special_tokens", False)):
-        return [e.ids for e in fast(texts, add_special_tokens=False)]
-    return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
 
 
 def starts_with_added_token(added: dict, piece: Piece) -> bool:
