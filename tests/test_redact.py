@@ -452,3 +452,48 @@ def test_case_blind_patterns_find_the_same_secrets_on_lowered_ascii_text():
         spans = [s for p in fast for s in p.spans(text)]
         assert spans and spans == [s for p in fast for s in p.spans(text, ascii_lowered=text.lower())]
     assert found  # the generated texts held secrets too
+
+
+def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
+    """A pattern with a ``lead`` is tried only near its hints: the secrets it finds must not change, non-ASCII text too."""
+    from dataclasses import replace
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, ODD_FOLDS, TYPED_PATTERNS, PatternSet
+
+    led = [p for p in TYPED_PATTERNS + CONTEXT_PATTERNS if p.lead is not None]
+    assert {p.kind for p in led} >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret"}
+    parts = st.sampled_from([
+        "PASSWORD", "passwd", "Api_Key", "apikey", "ENCRYPTION_KEY", "private_key", "PRIVATE_KEY", "ACCESS_KEY",
+        "token", "--access-token", "--api-key", "-", "--", "_", "X-Api-Key", "x-my-service-auth-token", "my-app",
+        "Authorization", "proxy-", "Bearer", "my Password is", "api key was", "Secret was", "password for root:",
+        " = ", "=", ": ", ":", '"', "'", "\\\"", "Hunter2!", "AbC123xYz789Q", "s3cr3tValue99", "\n", " ", "\t", "$VAR",
+        "(", ".", "curl -u bob:", "https://", "mysql -p", "sudo -S cmd <<< ", " is ", "é", "ſecret", "Key", "İ",
+        "─", "naïve-", "_key", "9", "X-Api-Key: AbC123xYz789Q", "é-x-auth-token: s3cr3tValue99"])
+    kinds: set[str] = set()
+
+    @settings(max_examples=600, deadline=None)
+    @given(st.lists(parts, max_size=28).map("".join))
+    def same(text):
+        lowered = text.lower()
+        ascii_lowered = lowered if text.isascii() else None
+        if any(c in text for c in ODD_FOLDS):  # PatternSet scans such a text everywhere, all hints taken as present
+            lowered = None
+        for pattern in led:
+            scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
+            assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
+            kinds.update(pattern.kind for _ in scanned)
+
+    same()
+    assert kinds  # the generated texts held secrets too
+    kinds.clear()
+    for text in ('PASSWORD = "AbC123xYz789Q"', "X-Api-Key: AbC123xYz789Q", "my Password is Hunter2!",
+                 "run --access-token=s3cr3tValue99", "PRIVATE_KEY=s3cr3tValue99", "é x-auth-token: s3cr3tValue99 ─",
+                 "curl -u bob:hunter22 https://x", "Authorization: Bearer AbC123xYz789Q"):
+        same.hypothesis.inner_test(text)
+    assert kinds >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret", "basic_auth",
+                     "bearer_token"}
+    odd = "\u017fecret = \u017fecretPA\u017f\u017f99"  # no hint in its lowered text, yet a case-blind match
+    assert [v for _, _, _, v in PatternSet(CONTEXT_PATTERNS).find(odd, odd.lower())] == ["\u017fecretPA\u017f\u017f99"]

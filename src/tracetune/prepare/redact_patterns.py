@@ -24,6 +24,8 @@ from functools import cached_property
 from typing import Callable
 
 _B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
+#: ``SecretPattern.lead`` for a match that starts where the run of word characters and hyphens holding its hint starts.
+WORD_RUN = -1
 _E = r"(?![A-Za-z0-9_\-])"  # token end
 
 
@@ -49,21 +51,31 @@ class SecretPattern:
     regex: re.Pattern[str]
     check: Callable[[str], bool] | None = None  # for values that are secrets only by context
     hints: tuple[str, ...] = ()  # lowercase; the pattern cannot match a text holding none of them
+    lead: int | None = None  # every match holds a hint starting at most this far into it (or WORD_RUN)
 
     @cached_property
     def fast_regex(self) -> re.Pattern[str] | None:
         """``regex`` without its case-blind flag, for lowered ASCII text (``caseless``); None when it has none."""
         return caseless(self.regex)
 
-    def spans(self, text: str, ascii_lowered: str | None = None):
+    def spans(self, text: str, ascii_lowered: str | None = None, lowered: str | None = None):
         """(start, end, value) of each secret this pattern finds in ``text`` (hints are ``PatternSet``'s to check).
 
         ``ascii_lowered``: ``text.lower()`` when ``text`` is ASCII, where a case-blind pattern runs
         without its flag (``fast_regex``); spans are the same, values are read from ``text``.
+        ``lowered``: ``text.lower()`` for a text without ``ODD_FOLDS`` letters. Where it is as long as
+        ``text`` (hints then sit where they sit in ``text``), a pattern with a ``lead`` is tried only
+        where a match can start (``_anchored``), not at every position.
         """
         has_group = "s" in self.regex.groupindex
         fast = self.fast_regex if ascii_lowered is not None else None
-        for match in fast.finditer(ascii_lowered) if fast is not None else self.regex.finditer(text):
+        regex, subject = (fast, ascii_lowered) if fast is not None else (self.regex, text)
+        lowered = ascii_lowered if ascii_lowered is not None else lowered
+        if self.lead is not None and lowered is not None and len(lowered) == len(text):
+            matches = _anchored(regex, subject, _starts(text, lowered, self.hints, self.lead))
+        else:
+            matches = regex.finditer(subject)
+        for match in matches:
             start, end = match.span("s") if has_group else match.span()
             if start < 0 or start == end:
                 continue
@@ -73,8 +85,57 @@ class SecretPattern:
             yield start, end, value
 
 
+def _starts(text: str, lowered: str, hints: tuple[str, ...], lead: int) -> list[int]:
+    """Every position where a match can start, given that it holds a hint (found in ``lowered``) at most ``lead`` into it.
+
+    With ``WORD_RUN``: the start of the run of word characters (``\\w`` as ``re`` reads it: ``isalnum`` or ``_``)
+    and hyphens that holds each hint.
+    """
+    found = sorted(i for h in hints for i in _occurrences(lowered, h))
+    if lead != WORD_RUN:
+        return sorted({s for i in found for s in range(max(0, i - lead), i + 1)})
+    starts, last, last_start = [], -1, -1
+    for i in found:
+        j = i
+        while j > 0 and (text[j - 1].isalnum() or text[j - 1] in "_-"):
+            j -= 1
+            if j == last:  # the same run as the previous hint: its start is known
+                j = last_start
+                break
+        starts.append(j)
+        last, last_start = i, j
+    return sorted(set(starts))
+
+
+def _occurrences(text: str, part: str):
+    at = text.find(part)
+    while at >= 0:
+        yield at
+        at = text.find(part, at + 1)
+
+
+def _anchored(regex: re.Pattern[str], subject: str, starts: list[int]):
+    """``regex.finditer(subject)`` when no match can start outside ``starts``: a match is tried at each of them only."""
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = regex.match(subject, start)
+        if match is not None:
+            end = max(match.end(), start + 1)
+            yield match
+
+
+#: The letters ``re`` matches to ASCII letters when case-blind, though ``lower()`` does not turn them into those letters.
+ODD_FOLDS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
+
+
 class PatternSet:
-    """Patterns run together: each hint is looked for once per text, not once per pattern naming it."""
+    """Patterns run together: each hint is looked for once per text, not once per pattern naming it.
+
+    Hints are looked for in the lowered text, which misses them spelt with ``ODD_FOLDS`` letters
+    (``ſecret``) that a case-blind pattern still matches: a text holding one runs every pattern, everywhere.
+    """
 
     def __init__(self, patterns: tuple[SecretPattern, ...]):
         self.patterns = patterns
@@ -82,19 +143,21 @@ class PatternSet:
 
     def find(self, text: str, lowered: str):
         """(pattern, start, end, value) of every secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
-        present = {h for h in self.hints if h in lowered}
+        odd = not text.isascii() and any(c in text for c in ODD_FOLDS)
+        present = set(self.hints) if odd else {h for h in self.hints if h in lowered}
         ascii_lowered = lowered if text.isascii() else None
         for pattern in self.patterns:
             if pattern.hints and present.isdisjoint(pattern.hints):
                 continue
-            for start, end, value in pattern.spans(text, ascii_lowered=ascii_lowered):
+            for start, end, value in pattern.spans(text, ascii_lowered=ascii_lowered, lowered=None if odd else lowered):
                 yield pattern, start, end, value
 
 
 def _p(
-    kind: str, pattern: str, hints: str = "", flags: int = 0, check: Callable[[str], bool] | None = None
+    kind: str, pattern: str, hints: str = "", flags: int = 0, check: Callable[[str], bool] | None = None,
+    lead: int | None = None,
 ) -> SecretPattern:
-    return SecretPattern(kind, re.compile(pattern, flags), check, tuple(hints.split()))
+    return SecretPattern(kind, re.compile(pattern, flags), check, tuple(hints.split()), lead)
 
 
 _SECRET_WORD = (
@@ -186,6 +249,7 @@ _GENERIC_CONTEXT: tuple[SecretPattern, ...] = (
         r"(?P<s>[A-Za-z0-9_\-.~+/]{11,}[A-Za-z0-9_\-~+/]=*)(?![A-Za-z0-9_\-.~+/=])",
         "bearer authorization",
         check=lambda v: plausible_value(v),
+        lead=0,  # starts with "bearer" or "authorization"
     ),
     _p(
         "url_password",
@@ -198,6 +262,7 @@ _GENERIC_CONTEXT: tuple[SecretPattern, ...] = (
         _SECRET_WORD + r"=" + _ENV_VALUE,  # shell and .env style: no spaces around '='
         "key token secret pass pwd credential auth",
         check=lambda v: plausible_value(v, min_length=4, allow_words=True),
+        lead=8,  # "PRIVATE_" before "key", every other name begins with its hint or holds it sooner
     ),
     _p(
         "cli_secret",
@@ -205,12 +270,14 @@ _GENERIC_CONTEXT: tuple[SecretPattern, ...] = (
         + _QUOTED_VALUE,
         "passw token key secret",
         check=lambda v: plausible_value(v),
+        lead=9,  # "--access-" before "token"
     ),
     _p(
         "assignment_secret",
         r"(?i)" + _CODE_SECRET_WORD + r"\\?[\"']?\s*[:=]\s*" + _QUOTED_VALUE,
         "key token secret pass pwd credential auth",
         check=lambda v: plausible_value(v) and (strong_value(v) or any(c.isdigit() for c in v)),
+        lead=11,  # "encryption_" before "key"
     ),
 )
 
@@ -226,6 +293,7 @@ _COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
         r"(?P<q>\\?[\"']?)[^\s:\"'\\]+:(?P<s>[^\s\"'\\]+)(?P=q)(?=[\s\"'\\;|&)]|$)",
         "curl http",
         check=lambda v: explicit_value(v),
+        lead=0,
     ),
     _p(  # mysql -pPASSWORD (glued: "-p db" prompts and names a database), mysql --password=PASSWORD
         "cli_password",
@@ -233,6 +301,7 @@ _COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
         + r"(?:-p|--password=)" + _ARG_VALUE,
         "mysql mariadb",
         check=lambda v: explicit_value(v),
+        lead=0,
     ),
     _p(  # docker login -p PASSWORD / --password PASSWORD (not --password-stdin), and its cousins
         "cli_password",
@@ -253,6 +322,7 @@ _COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
         r"\bsudo\b[^\n|;&]*?[ \t]-[A-Za-z]*S(?![\w-])[^\n|;&]*?<<<[ \t]*" + _ARG_VALUE,
         "sudo",
         check=lambda v: explicit_value(v),
+        lead=0,
     ),
     _p(  # X-Api-Key: VALUE, X-Auth-Token: VALUE, Authorization: VALUE (a header line, or "name": "value")
         # A quoted name needs a quoted value: {'Authorization': auth_header} is a variable.
@@ -263,6 +333,7 @@ _COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
         r"(?P<s>[A-Za-z0-9_\-.~+/]{8,}=*)(?![A-Za-z0-9_\-.~+/=])",
         "authorization key token secret auth",
         check=lambda v: plausible_value(v, min_length=8) and any(c.isdigit() for c in v),
+        lead=WORD_RUN,  # the name, hint included, is [a-z0-9-] from a start no word character or hyphen precedes
     ),
     _p(  # prose: "my password is hunter2xyz", "the db password: ...", "password for root was ..."
         "password_phrase",
@@ -271,6 +342,7 @@ _COMMAND_CONTEXT: tuple[SecretPattern, ...] = (
         r"(?P<q>[\"'`]?)(?P<s>[^\s\"'`]+?)(?P=q)(?=[\s\"'`,;)]|[.!?](?:\s|$)|$)",
         "pass token secret key",
         check=lambda v: phrase_value(v),
+        lead=4,  # "api " before "key"
     ),
 )
 
