@@ -497,3 +497,58 @@ def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
                      "bearer_token"}
     odd = "\u017fecret = \u017fecretPA\u017f\u017f99"  # no hint in its lowered text, yet a case-blind match
     assert [v for _, _, _, v in PatternSet(CONTEXT_PATTERNS).find(odd, odd.lower())] == ["\u017fecretPA\u017f\u017f99"]
+
+
+def test_gates_made_of_words_find_the_same_lines_with_str_find():
+    """Gates that are alternations of words are looked for with ``str.find`` on the lowered text: same lines, non-ASCII too."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare import redact_plugins as rp
+    from tracetune.prepare.redact_patterns import aligned_lower
+
+    assert rp._KEYWORD_LINE in rp._LITERALS and len(rp._LITERALS) >= 4
+    words = st.sampled_from(["PASSWORD", "Pwd", "secret", "API_KEY", "xoxb", "Hooks.Slack", "hooks_slack", "Token",
+                             "contrase", "plain", "=", '"', "\n", " ", "ſecret", "KEY", "İ", "é", "ke", "y", "\r\n"])
+    lines: list = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(words, max_size=30).map("".join))
+    def same(text):
+        lowered = text.lower()
+        for pattern in rp._LITERALS:
+            expected = list(rp._lines_with(text, pattern))
+            assert list(rp._lines_with(text, pattern, aligned=aligned_lower(text, lowered))) == expected
+            lines.extend(expected)
+
+    same()
+    assert lines
+    assert aligned_lower("İ key", "İ key".lower()) is None and aligned_lower("ſecret", "ſecret") is None
+    assert aligned_lower("é KEY", "é key") == "é key"
+
+
+def test_personal_data_tried_only_where_it_can_start_finds_what_a_full_scan_finds():
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare import redact_pii as pii
+
+    scanned_ipv4 = re.compile(r"(?<![\w.\-])(?:\d{1,3}\.){3}\d{1,3}(?![\w\-]|\.\d)")  # the look-behind first
+    parts = st.sampled_from(["4111", "1111", "4111 1111 1111 1111", "378282246310005", "3782-822463-10005", "81.2.69.160",
+                             "1.2.3.4", "+44 20 7946 0958", "(415) 555-2671", "415-555-2671", "+14155552671", "12", "7",
+                             ".", "-", " ", "+", "(", ")", "x", "=", "/", "*", "\n", "é", "v", "0"])
+    hits: list = []
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(parts, max_size=20).map("".join))
+    def same(text):
+        assert [m.span() for m in pii._IPV4.finditer(text)] == [m.span() for m in scanned_ipv4.finditer(text)]
+        for full, start in ((pii._CARD, pii._CARD_START), (pii._PHONE, pii._PHONE_START)):
+            got = [m.span() for m in pii.anchored(full, text, (c.start() for c in start.finditer(text)))]
+            assert got == [m.span() for m in full.finditer(text)]
+            hits.extend(got)
+
+    same()
+    assert hits

@@ -57,6 +57,7 @@ from tracetune.prepare.redact_patterns import (
     TYPED_PATTERNS,
     PatternSet,
     SecretPattern,
+    aligned_lower,
     classify,
     plausible_value,
     strong_value,
@@ -128,8 +129,9 @@ class Redactor:
             spans = _fill(_fill([], typed), context)
             if self.options.detect_secrets:
                 ascii_low = low if text.isascii() else None
-                plugins = (list(redact_plugins.token_plugin_hits(text, ascii_low))
-                           + list(redact_plugins.keyword_hits(text, ascii_low)))
+                aligned = aligned_lower(text, low)
+                plugins = (list(redact_plugins.token_plugin_hits(text, ascii_low, aligned))
+                           + list(redact_plugins.keyword_hits(text, ascii_low, aligned)))
                 if self.options.high_entropy:
                     plugins += redact_plugins.entropy_hits(text)
                 spans = _fill(spans, plugins)

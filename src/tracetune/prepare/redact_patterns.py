@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 _B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
 #: ``SecretPattern.lead`` for a match that starts where the run of word characters and hyphens holding its hint starts.
@@ -65,14 +65,14 @@ class SecretPattern:
         without its flag (``fast_regex``); spans are the same, values are read from ``text``.
         ``lowered``: ``text.lower()`` for a text without ``ODD_FOLDS`` letters. Where it is as long as
         ``text`` (hints then sit where they sit in ``text``), a pattern with a ``lead`` is tried only
-        where a match can start (``_anchored``), not at every position.
+        where a match can start (``anchored``), not at every position.
         """
         has_group = "s" in self.regex.groupindex
         fast = self.fast_regex if ascii_lowered is not None else None
         regex, subject = (fast, ascii_lowered) if fast is not None else (self.regex, text)
         lowered = ascii_lowered if ascii_lowered is not None else lowered
         if self.lead is not None and lowered is not None and len(lowered) == len(text):
-            matches = _anchored(regex, subject, _starts(text, lowered, self.hints, self.lead))
+            matches = anchored(regex, subject, _starts(text, lowered, self.hints, self.lead))
         else:
             matches = regex.finditer(subject)
         for match in matches:
@@ -91,7 +91,7 @@ def _starts(text: str, lowered: str, hints: tuple[str, ...], lead: int) -> list[
     With ``WORD_RUN``: the start of the run of word characters (``\\w`` as ``re`` reads it: ``isalnum`` or ``_``)
     and hyphens that holds each hint.
     """
-    found = sorted(i for h in hints for i in _occurrences(lowered, h))
+    found = sorted(i for h in hints for i in occurrences(lowered, h))
     if lead != WORD_RUN:
         return sorted({s for i in found for s in range(max(0, i - lead), i + 1)})
     starts, last, last_start = [], -1, -1
@@ -107,15 +107,16 @@ def _starts(text: str, lowered: str, hints: tuple[str, ...], lead: int) -> list[
     return sorted(set(starts))
 
 
-def _occurrences(text: str, part: str):
+def occurrences(text: str, part: str) -> Iterator[int]:
+    """Every position where ``part`` starts in ``text``, overlapping ones included."""
     at = text.find(part)
     while at >= 0:
         yield at
         at = text.find(part, at + 1)
 
 
-def _anchored(regex: re.Pattern[str], subject: str, starts: list[int]):
-    """``regex.finditer(subject)`` when no match can start outside ``starts``: a match is tried at each of them only."""
+def anchored(regex: re.Pattern[str], subject: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """``regex.finditer(subject)`` when no match can start outside ``starts`` (ascending): a match is tried at each of them only."""
     end = 0
     for start in starts:
         if start < end:
@@ -128,6 +129,17 @@ def _anchored(regex: re.Pattern[str], subject: str, starts: list[int]):
 
 #: The letters ``re`` matches to ASCII letters when case-blind, though ``lower()`` does not turn them into those letters.
 ODD_FOLDS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
+
+
+def aligned_lower(text: str, lowered: str) -> str | None:
+    """``lowered`` (``text.lower()``) when a case-blind word is found in ``text`` exactly where it sits in ``lowered``.
+
+    True of ASCII text, and of other text that lowering keeps as long (``İ`` grows) without the
+    ``ODD_FOLDS`` letters ``re`` matches to ASCII ones. None otherwise.
+    """
+    if text.isascii() or (len(lowered) == len(text) and not any(c in text for c in ODD_FOLDS)):
+        return lowered
+    return None
 
 
 class PatternSet:

@@ -30,7 +30,7 @@ import re
 from functools import lru_cache
 from typing import Iterator
 
-from tracetune.prepare.redact_patterns import caseless, plausible_value, strong_value
+from tracetune.prepare.redact_patterns import caseless, occurrences, plausible_value, strong_value
 
 Found = tuple[int, int, str, str]  # start, end, kind, value
 
@@ -63,6 +63,22 @@ _TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-]")
 
 
 _CASELESS = {p: c for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (c := caseless(p)) is not None}
+
+
+def _literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """The lower-case words a case-blind gate is an alternation of (``(?i)key|pwd|hooks\\.slack``), or None."""
+    if not pattern.pattern.startswith("(?i)"):
+        return None
+    words = []
+    for alternative in pattern.pattern[4:].split("|"):
+        if not re.fullmatch(r"[a-z0-9_:/\-]+", alternative.replace("\\.", "")):
+            return None
+        words.append(alternative.replace("\\.", "."))
+    return tuple(words)
+
+
+#: Gates that are alternations of words: their lines are found with ``str.find`` on the lowered text.
+_LITERALS = {p: w for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (w := _literals(p)) is not None}
 
 
 _SAME_KIND = {  # detect-secrets types that tracetune's own patterns also name
@@ -124,21 +140,22 @@ def _longest_run(text: str) -> int:
     return max((len(m) for m in _RUN.findall(text)), default=0)
 
 
-def _scopes(text: str, secret_type: str, lowered: str | None) -> Iterator[tuple[int, str]]:
+def _scopes(text: str, secret_type: str, lowered: str | None, aligned: str | None) -> Iterator[tuple[int, str]]:
     """(offset, piece) to run a plugin on: the whole text, or only the lines that pass its gate."""
     gate = _GATES.get(secret_type)
     if gate is None:
         yield 0, text
         return
-    for offset, line in _lines_with(text, gate[0], lowered):
+    for offset, line in _lines_with(text, gate[0], lowered, aligned):
         if gate[1] <= 10 or _longest_run(line) >= gate[1]:
             yield offset, line
 
 
-def token_plugin_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
+def token_plugin_hits(text: str, lowered: str | None = None, aligned: str | None = None) -> Iterator[Found]:
     """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values).
 
-    ``lowered``: ``text.lower()`` for an ASCII text, where the case-blind gates run faster (``_lines_with``).
+    ``lowered``: ``text.lower()`` for an ASCII text, where the case-blind gates run faster (``_lines_with``);
+    ``aligned``: ``text.lower()`` for any text it keeps in place (``redact_patterns.aligned_lower``).
     """
     longest = None
     for secret_type, plugin in _plugins():
@@ -147,7 +164,7 @@ def token_plugin_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
             longest = _longest_run(text) if longest is None else longest
             if longest < gate[1]:
                 continue
-        for offset, scope in _scopes(text, secret_type, lowered):
+        for offset, scope in _scopes(text, secret_type, lowered, aligned):
             for raw in plugin.analyze_string(scope):
                 value = _clean(raw)
                 if not plausible_value(value, min_length=8, allow_words=True):
@@ -158,25 +175,34 @@ def token_plugin_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
                     yield offset + start, offset + end, _slug(secret_type), value
 
 
-def _lines_with(text: str, pattern: re.Pattern[str], lowered: str | None = None) -> Iterator[tuple[int, str]]:
+def _lines_with(text: str, pattern: re.Pattern[str], lowered: str | None = None,
+                aligned: str | None = None) -> Iterator[tuple[int, str]]:
     """(offset, line) of each line of ``text`` that ``pattern`` matches.
 
-    A case-blind pattern made of lower-case literals (``_CASELESS``) runs without the flag on
-    ``lowered``, an ASCII text lower-cased: the same positions, several times faster.
+    A case-blind alternation of words (``_LITERALS``) is looked for word by word with ``str.find``
+    in ``aligned`` (``text.lower()`` where it keeps every position); no match holds a newline,
+    so the lines are the same. Another case-blind pattern made of lower-case literals
+    (``_CASELESS``) runs without the flag on ``lowered``, an ASCII text lower-cased: the same
+    positions, several times faster.
     """
-    caseless = _CASELESS.get(pattern) if lowered is not None else None
+    words = _LITERALS.get(pattern) if aligned is not None else None
+    if words is not None:
+        starts = sorted(at for word in words for at in occurrences(aligned, word))
+    else:
+        caseless = _CASELESS.get(pattern) if lowered is not None else None
+        starts = (m.start() for m in (caseless.finditer(lowered) if caseless is not None else pattern.finditer(text)))
     seen_end = -1
-    for match in caseless.finditer(lowered) if caseless is not None else pattern.finditer(text):
-        if match.start() < seen_end:
+    for at in starts:
+        if at < seen_end:
             continue
-        start = text.rfind("\n", 0, match.start()) + 1
-        end = text.find("\n", match.start())
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
         end = len(text) if end < 0 else end
         seen_end = end
         yield start, text[start:end]
 
 
-def keyword_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
+def keyword_hits(text: str, lowered: str | None = None, aligned: str | None = None) -> Iterator[Found]:
     """Quoted values that ``KeywordDetector`` finds on keyword lines of ``text``, less templated and id-like ones.
 
     ``lowered``: as for ``token_plugin_hits``.
@@ -184,7 +210,7 @@ def keyword_hits(text: str, lowered: str | None = None) -> Iterator[Found]:
     from detect_secrets.filters import heuristic
 
     detector = _keyword_detector()
-    for offset, line in _lines_with(text, _KEYWORD_LINE, lowered):
+    for offset, line in _lines_with(text, _KEYWORD_LINE, lowered, aligned):
         if len(line) > 2000 or not _QUOTE.search(line):
             continue
         raws = list(detector.analyze_string(line))
