@@ -199,3 +199,29 @@ def test_huge_lines_and_deep_lines_alone_leave_an_empty_session_not_a_crash(tmp_
     sink = base.WarningSink("x")
     assert list(base.iter_json_lines("[" * 5000 + "]" * 5000 + "\n" + "{}" + "\n", sink)) == [base.Line(2, {})]
     assert [w.kind for w in sink.items] == ["invalid_json"]
+
+
+def test_format_detection_reads_the_head_of_a_file_and_all_of_it_only_when_it_must(tmp_path, monkeypatch):
+    objects = [{"type": "session", "id": "s"}] + [{"type": "message", "n": i} for i in range(6)]
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("\ufeff" + "\n\n".join(json.dumps(o) for o in objects) + "\n", encoding="utf-8")
+    long_first = tmp_path / "long.jsonl"  # the first line alone is longer than the head
+    long_first.write_text(json.dumps({"pad": "x" * (base.HEAD_BYTES + 10)}) + "\n" + json.dumps(objects[0]), encoding="utf-8")
+    short = tmp_path / "short.jsonl"  # fewer objects than asked for, the last without its newline
+    short.write_text(json.dumps(objects[0]) + "\n" + json.dumps(objects[1]), encoding="utf-8")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(("\n".join(json.dumps(o) for o in objects) + "\n").encode() + b'{"t": "caf\xe9"}\n')
+
+    expected = {p: base._objects(base._lines(base.open_text(p)), 5) for p in (plain, long_first, short, latin)}
+    assert [o["type"] for o in expected[plain]] == ["session"] + ["message"] * 4
+    assert len(expected[long_first]) == 2 and len(expected[short]) == 2
+    whole = []
+    monkeypatch.setattr(base, "open_text", lambda p: whole.append(p) or expected_text(p))
+
+    def expected_text(p):
+        return p.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+
+    for path, found in expected.items():
+        assert base.first_objects(path) == found
+    assert whole == [long_first, short, latin]  # the plain file (BOM, blank lines) from its head; not UTF-8: all of it
+    assert base.first_objects(plain, limit=1) == [objects[0]]

@@ -106,9 +106,12 @@ def open_text(path: Path) -> str:
         raise UnreadableFileError(f"{path}: is over {MAX_FILE_BYTES // 2**30} GiB; too big to read at once")
     if b"\x00" in raw[:8192]:
         raise UnreadableFileError(f"{path}: is a binary file, not a JSONL session")
-    text = raw.decode("utf-8", errors="surrogateescape")
-    if _BAD_BYTE.search(text):
-        _refuse_other_encodings(path, text)
+    try:
+        text = raw.decode("utf-8")  # nearly always: then no byte needs escaping and none is looked for
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="surrogateescape")
+        if _BAD_BYTE.search(text):
+            _refuse_other_encodings(path, text)
     return text[1:] if text.startswith(_BOM) else text
 
 
@@ -203,11 +206,27 @@ def iter_json_lines(text: str, sink: WarningSink) -> Iterator[Line]:
         yield Line(i + 1, value)
 
 
+#: ``first_objects`` looks in this many bytes at the start of a file before it reads the whole file.
+HEAD_BYTES = 256 * 1024
+
+
 def first_objects(path: Path, limit: int = 5) -> list[dict[str, Any]]:
-    """The first few JSON objects of a file, for format detection (bad lines skipped)."""
-    text = open_text(path)
+    """The first few JSON objects of a file, for format detection (bad lines skipped).
+
+    Found in the whole lines of the file's first ``HEAD_BYTES`` when they hold ``limit`` of them
+    (a plain UTF-8 file: nearly always), so that sniffing a file does not read all of it.
+    """
+    head = _head_lines(path)
+    if head is not None:
+        found = _objects(head, limit)
+        if len(found) >= limit:
+            return found
+    return _objects(_lines(open_text(path)), limit)
+
+
+def _objects(lines, limit: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for raw in text.split("\n"):
+    for raw in lines:
         if len(out) >= limit:
             break
         raw = raw.strip()
@@ -217,6 +236,37 @@ def first_objects(path: Path, limit: int = 5) -> list[dict[str, Any]]:
         if isinstance(value, dict):
             out.append(value)
     return out
+
+
+def _lines(text: str) -> Iterator[str]:
+    start = 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        yield text[start:end]
+        start = end + 1
+
+
+def _head_lines(path: Path) -> list[str] | None:
+    """The whole lines in the first ``HEAD_BYTES`` of a plain (not .gz) UTF-8 file; None where ``open_text`` must decide."""
+    if Path(path).suffix == ".gz" or not_regular(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            raw = handle.read(HEAD_BYTES)
+    except OSError:
+        return None
+    cut = raw.rfind(b"\n")
+    if cut < 0 or b"\x00" in raw[:8192]:
+        return None
+    try:
+        text = raw[:cut].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (text[1:] if text.startswith(_BOM) else text).split("\n")
 
 
 ReaderFn = Callable[[Path], list[Session]]
