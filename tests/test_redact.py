@@ -552,3 +552,41 @@ def test_personal_data_tried_only_where_it_can_start_finds_what_a_full_scan_find
 
     same()
     assert hits
+
+
+def test_home_paths_and_names_tried_only_where_they_can_start_give_a_full_scan_s_text():
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare import redact_paths as rp
+
+    scanned_posix = re.compile(r"(?<![\w.\-~])(?:/Users|/home)/(?P<name>" + rp._NAME + r")(?![\w.\-])")  # look-behind first
+    parts = st.sampled_from(["/home/alice", "/Users/bob7", "/users/x", "C:\\Users\\Jane Doe\\x", "C:\\\\Users\\\\al\\\\",
+                             "d:/users/ALICE", "~alice", "alice@host", "-Users-alice-", "alice\n", "alice", "bob7", "x",
+                             "/", ":", "\\", " ", "~", ".", "-", "é", "ſ", "Users", "home", "\n"])
+    changed = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(parts, max_size=16).map("".join))
+    def same(text):
+        fast, full = rp.HomePaths(names=["alice"]), rp.HomePaths(names=["alice"])
+        fast.learn(text)
+        for regex in (scanned_posix, rp._WINDOWS_HOME):
+            for match in regex.finditer(text):
+                name = full._name(match)
+                if name not in full.names and not full.keep(name):
+                    full.names.add(name)
+        assert fast.names == full.names
+        expected = scanned_posix.sub(full._posix, text)
+        expected = rp._WINDOWS_HOME.sub(full._windows, expected)
+        if any(name in expected for name in full.names):
+            expected, count = full._names_regex().subn(full.user, expected)
+            full.mentions += count
+        got = fast.apply(text)
+        assert (got, fast.home_paths, fast.mentions) == (expected, full.home_paths, full.mentions)
+        changed.append(got != text)
+
+    same()
+    assert any(changed)

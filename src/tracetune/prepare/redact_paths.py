@@ -23,6 +23,9 @@ three characters, and a path whose prefix is glued to a word
 from __future__ import annotations
 
 import re
+from typing import Callable, Iterable
+
+from tracetune.prepare.redact_patterns import anchored, occurrences
 
 GENERIC_USERS = frozenset(
     "root admin administrator user users ubuntu debian runner ec2-user guest default public shared "
@@ -31,7 +34,8 @@ GENERIC_USERS = frozenset(
 )
 
 _NAME = r"[\w.\-]+"  # \w: letters of any script, so /Users/josé is one name
-_POSIX_HOME = re.compile(r"(?<![\w.\-~])(?:/Users|/home)/(?P<name>" + _NAME + r")(?![\w.\-])")
+# The look-behind sits after the first "/", so that ``re`` tries only where a "/" is (same matches as before it).
+_POSIX_HOME = re.compile(r"/(?<![\w.\-~]/)(?:Users|home)/(?P<name>" + _NAME + r")(?![\w.\-])")
 # A Windows name may hold spaces (C:\Users\Jane Doe\...): taken whole when a separator follows.
 _WINDOWS_HOME = re.compile(
     r"(?<![^\W_])(?P<drive>[A-Za-z]):(?P<sep>\\\\|\\|/)(?i:Users)(?P=sep)"
@@ -43,6 +47,26 @@ _MIN_NAME = 3
 
 def _may_hold_home(text: str) -> bool:
     return "/home/" in text or "Users" in text or "users" in text or "USERS" in text
+
+
+def _drives(text: str) -> list[int]:
+    """Where a Windows home path can start: the drive letter before each ``:\\`` or ``:/``."""
+    return sorted(at - 1 for sep in (":\\", ":/") for at in occurrences(text, sep) if at)
+
+
+def _sub_at(regex: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str,
+            starts: Iterable[int]) -> tuple[str, int]:
+    """``regex.subn(repl, text)`` when no match can start outside ``starts`` (ascending): tried only there."""
+    out, last, count = [], 0, 0
+    for match in anchored(regex, text, starts):
+        out.append(text[last : match.start()])
+        out.append(repl(match))
+        last = match.end()
+        count += 1
+    if not count:
+        return text, 0
+    out.append(text[last:])
+    return "".join(out), count
 
 
 def _distinctive(name: str) -> bool:
@@ -71,8 +95,8 @@ class HomePaths:
         """Remember the user name of each home path in ``text`` (kept names aside)."""
         if not _may_hold_home(text):
             return
-        for regex in (_POSIX_HOME, _WINDOWS_HOME):
-            for match in regex.finditer(text):
+        for matches in (_POSIX_HOME.finditer(text), anchored(_WINDOWS_HOME, text, _drives(text))):
+            for match in matches:
                 name = self._name(match)
                 if name not in self.names and not self.keep(name):
                     self.names.add(name)
@@ -82,9 +106,10 @@ class HomePaths:
         """``text`` with home paths rewritten and, when ``standalone``, the learned user names replaced where safe."""
         if _may_hold_home(text):
             text = _POSIX_HOME.sub(self._posix, text)
-            text = _WINDOWS_HOME.sub(self._windows, text)
+            text = _sub_at(_WINDOWS_HOME, self._windows, text, _drives(text))[0]
         if self.standalone and any(name in text for name in self.names):
-            text, count = self._names_regex().subn(self.user, text)
+            starts = sorted({at for name in self.names for at in occurrences(text, name)})
+            text, count = _sub_at(self._names_regex(), lambda m: self.user, text, starts)
             self.mentions += count
         return text
 
@@ -94,7 +119,7 @@ class HomePaths:
             is_wide = {n: _distinctive(n) or n in self.given for n in names}
             wide = "|".join(re.escape(n) for n in names if is_wide[n]) or "(?!)"
             narrow = "|".join(re.escape(n) for n in names if not is_wide[n]) or "(?!)"
-            self._names_re = re.compile(
+            self._names_re = re.compile(  # every branch starts at a name: ``apply`` tries it only there
                 rf"(?<!{_ALNUM})(?:{wide})(?!{_ALNUM})"
                 rf"|(?<=~)(?:{narrow})(?!{_ALNUM})"  # ~alice
                 rf"|(?<![\w./-])(?:{narrow})(?=@{_ALNUM})"  # alice@host
