@@ -590,3 +590,41 @@ def test_home_paths_and_names_tried_only_where_they_can_start_give_a_full_scan_s
 
     same()
     assert any(changed)
+
+
+def test_typed_tokens_tried_only_at_their_prefixes_find_what_a_full_scan_finds():
+    from dataclasses import replace
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare.redact_patterns import TYPED_PATTERNS
+
+    led = [p for p in TYPED_PATTERNS if p.lead is not None]
+    assert len(led) >= len(TYPED_PATTERNS) - 1  # all but the PEM block, whose label can be any length
+    run = "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v2W3x4Y5z6"
+    parts = st.sampled_from([
+        "ghp_", "github_pat_", "AKIA", "A3TX", "hf_", "api_org_", "sk-", "sk-ant-", "sk-proj-", "xoxb-", "xapp-1-", "eyJ",
+        ".eyJ", "AIza", "GOCSPX-", "ya29.", "?sig=", "&sig=", "1Q~", "abc", "https://", "hooks.slack.com/services/",
+        "discord.com/api/webhooks/", "canary.", "ptb.", "123456789012345678/", "sk_live_", "rk_test_", "whsec_", "npm_",
+        "pypi-AgE", "gsk_", "dapi", "glpat-", "AccountKey=", "SharedAccessKey=", "aws_secret_access_key = ",
+        "private_key_id: ", "0123456789abcdef0123456789abcdef01234567", "PuTTY-User-Key-File-2: x\nPrivate-MAC: ab",
+        run, run[:20], "-", "_", ".", " ", "\n", "=", '"', "é", "─", "AGE-SECRET-KEY-1", "PMAK-"])
+    kinds: set[str] = set()
+
+    @settings(max_examples=600, deadline=None)
+    @given(st.lists(parts, max_size=12).map("".join))
+    def same(text):
+        lowered = text.lower()
+        ascii_lowered = lowered if text.isascii() else None
+        for pattern in led:
+            scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
+            assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
+            kinds.update(pattern.kind for _ in scanned)
+
+    same()
+    for text in ("ghp_" + run, "key=AKIA" + run[:16].upper(), "x hf_" + run + " ─", "sk-ant-" + run, "eyJ" + run + ".eyJ" + run + ".x",
+                 "https://hooks.slack.com/services/" + run, "sk_live_" + run, "AccountKey=" + run + "=="):
+        same.hypothesis.inner_test(text)
+    assert kinds >= {"github_token", "aws_access_key_id", "huggingface_token", "anthropic_key", "jwt", "slack_webhook",
+                     "stripe_key", "azure_key"}

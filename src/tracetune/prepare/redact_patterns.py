@@ -86,7 +86,7 @@ class SecretPattern:
 
 
 def _starts(text: str, lowered: str, hints: tuple[str, ...], lead: int) -> list[int]:
-    """Every position where a match can start, given that it holds a hint (found in ``lowered``) at most ``lead`` into it.
+    """Every position where a match can start: it holds a hint (found in ``lowered``) at most ``lead`` into it.
 
     With ``WORD_RUN``: the start of the run of word characters (``\\w`` as ``re`` reads it: ``isalnum`` or ``_``)
     and hyphens that holds each hint.
@@ -116,7 +116,7 @@ def occurrences(text: str, part: str) -> Iterator[int]:
 
 
 def anchored(regex: re.Pattern[str], subject: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
-    """``regex.finditer(subject)`` when no match can start outside ``starts`` (ascending): a match is tried at each of them only."""
+    """``regex.finditer(subject)`` when no match can start outside ``starts`` (ascending): tried at those only."""
     end = 0
     for start in starts:
         if start < end:
@@ -127,7 +127,7 @@ def anchored(regex: re.Pattern[str], subject: str, starts: Iterable[int]) -> Ite
             yield match
 
 
-#: The letters ``re`` matches to ASCII letters when case-blind, though ``lower()`` does not turn them into those letters.
+#: Letters ``re`` matches to ASCII letters when case-blind, though ``lower()`` does not turn them into those.
 ODD_FOLDS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
 
 
@@ -154,7 +154,7 @@ class PatternSet:
         self.hints = tuple(sorted({h for p in patterns for h in p.hints}))
 
     def find(self, text: str, lowered: str):
-        """(pattern, start, end, value) of every secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
+        """(pattern, start, end, value) of each secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
         odd = not text.isascii() and any(c in text for c in ODD_FOLDS)
         present = set(self.hints) if odd else {h for h in self.hints if h in lowered}
         ascii_lowered = lowered if text.isascii() else None
@@ -192,55 +192,64 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
         "private",
         re.DOTALL,
     ),
-    _p("private_key", r"PuTTY-User-Key-File-\d+:[^\n]*(?:\n[^\n]*){0,40}?\nPrivate-MAC: [0-9a-f]+", "putty-user-key"),
-    _p("aws_access_key_id", _B + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}" + _E, "akia asia abia acca a3t"),
+    _p("private_key", r"PuTTY-User-Key-File-\d+:[^\n]*(?:\n[^\n]*){0,40}?\nPrivate-MAC: [0-9a-f]+", "putty-user-key",
+       lead=0),
+    _p("aws_access_key_id", _B + r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}" + _E, "akia asia abia acca a3t",
+       lead=0),
     _p(
         "aws_secret_access_key",
         r"(?i:aws_?secret_?(?:access_?)?key|secretaccesskey)\\?[\"']?\s*[:=]\s*\\?[\"']?"
         r"(?P<s>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
         "secret",
+        lead=4,  # "aws_" before "secret"
     ),
-    _p("google_api_key", _B + r"AIza[0-9A-Za-z_\-]{35}" + _E, "aiza"),
-    _p("google_oauth_secret", _B + r"GOCSPX-[A-Za-z0-9_\-]{20,}" + _E, "gocspx-"),
-    _p("google_oauth_token", _B + r"ya29\.[0-9A-Za-z_\-]{20,}" + _E, "ya29."),
+    _p("google_api_key", _B + r"AIza[0-9A-Za-z_\-]{35}" + _E, "aiza", lead=0),
+    _p("google_oauth_secret", _B + r"GOCSPX-[A-Za-z0-9_\-]{20,}" + _E, "gocspx-", lead=0),
+    _p("google_oauth_token", _B + r"ya29\.[0-9A-Za-z_\-]{20,}" + _E, "ya29.", lead=0),
     _p(  # a service-account JSON's key id, quoted, JSON-escaped (inside a tool result) or in YAML/TOML
         "gcp_private_key_id",
         r"private_key_id\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<s>[0-9a-f]{40})(?![0-9A-Za-z])",
         "private_key_id",
+        lead=0,
     ),
-    _p("azure_key", r"(?:AccountKey|SharedAccessKey)=(?P<s>[A-Za-z0-9+/]{40,}={0,2})", "accountkey= sharedaccesskey="),
-    _p("azure_key", r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})", "sig="),
-    _p("azure_key", _B + r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}" + _E, "q~"),
-    _p("github_token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}" + _E, "ghp_ gho_ ghu_ ghs_ ghr_"),
-    _p("github_token", _B + r"github_pat_[A-Za-z0-9_]{22,}" + _E, "github_pat_"),
+    _p("azure_key", r"(?:AccountKey|SharedAccessKey)=(?P<s>[A-Za-z0-9+/]{40,}={0,2})", "accountkey= sharedaccesskey=",
+       lead=0),
+    _p("azure_key", r"[?&]sig=(?P<s>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})", "sig=", lead=1),
+    _p("azure_key", _B + r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}" + _E, "q~", lead=4),
+    _p("github_token", _B + r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}" + _E, "ghp_ gho_ ghu_ ghs_ ghr_", lead=0),
+    _p("github_token", _B + r"github_pat_[A-Za-z0-9_]{22,}" + _E, "github_pat_", lead=0),
     _p(
         "gitlab_token",
         _B + r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|oas)-[A-Za-z0-9_\-]{20,}" + _E,
         "glpat- gldt- glft- glsoat- glrt- glcbt- glimt- glptt- gloas-",
+        lead=0,
     ),
-    _p("huggingface_token", _B + r"(?:hf_|api_org_)[A-Za-z0-9]{30,}" + _E, "hf_ api_org_"),
-    _p("anthropic_key", _B + r"sk-ant-[A-Za-z0-9_\-]{20,}" + _E, "sk-ant-"),
+    _p("huggingface_token", _B + r"(?:hf_|api_org_)[A-Za-z0-9]{30,}" + _E, "hf_ api_org_", lead=0),
+    _p("anthropic_key", _B + r"sk-ant-[A-Za-z0-9_\-]{20,}" + _E, "sk-ant-", lead=0),
     _p(  # OpenAI and the providers that copied its shape (OpenRouter sk-or-v1-, DeepSeek):
         # a digit and a run of 16 letters/digits somewhere, which kebab-case words never have
         "openai_key",
         _B + r"sk-(?:proj-|svcacct-|admin-|None-|or-v1-)?(?=[A-Za-z0-9_\-]*[0-9])(?=[A-Za-z0-9_\-]*?[A-Za-z0-9]{16})"
         r"[A-Za-z0-9_\-]{20,}" + _E,
         "sk-",
+        lead=0,
     ),
-    _p("slack_token", _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _E, "xox"),
-    _p("slack_token", _B + r"xapp-\d-[A-Za-z0-9\-]{10,}" + _E, "xapp-"),
+    _p("slack_token", _B + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _E, "xox", lead=0),
+    _p("slack_token", _B + r"xapp-\d-[A-Za-z0-9\-]{10,}" + _E, "xapp-", lead=0),
     _p(  # the id and the token: together they let anyone post
         "discord_webhook",
         r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/(?P<s>\d{15,22}/[A-Za-z0-9_\-]{40,})",
         "discord",
+        lead=15,  # "https://canary." before "discord"
     ),
-    _p("docker_token", _B + r"dckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}" + _E, "dckr_"),
-    _p("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows)/(?P<s>[A-Za-z0-9_/]{20,})", "hooks.slack"),
-    _p("stripe_key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E, "_live_ _test_"),
-    _p("stripe_key", _B + r"whsec_[A-Za-z0-9]{24,}" + _E, "whsec_"),
-    _p("npm_token", _B + r"npm_[A-Za-z0-9]{36}" + _E, "npm_"),
-    _p("pypi_token", _B + r"pypi-AgE[A-Za-z0-9_\-]{50,}" + _E, "pypi-age"),
-    _p("jwt", _B + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*" + _E, "eyj"),
+    _p("docker_token", _B + r"dckr_(?:pat|oat)_[A-Za-z0-9_\-]{20,}" + _E, "dckr_", lead=0),
+    _p("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows)/(?P<s>[A-Za-z0-9_/]{20,})", "hooks.slack",
+       lead=8),
+    _p("stripe_key", _B + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}" + _E, "_live_ _test_", lead=2),
+    _p("stripe_key", _B + r"whsec_[A-Za-z0-9]{24,}" + _E, "whsec_", lead=0),
+    _p("npm_token", _B + r"npm_[A-Za-z0-9]{36}" + _E, "npm_", lead=0),
+    _p("pypi_token", _B + r"pypi-AgE[A-Za-z0-9_\-]{50,}" + _E, "pypi-age", lead=0),
+    _p("jwt", _B + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*" + _E, "eyj", lead=0),
     _p(  # other services whose tokens show up in agent sessions, by their documented prefixes
         "api_token",
         _B + r"(?:gsk_[A-Za-z0-9]{48,}|r8_[A-Za-z0-9]{37,}|xai-[A-Za-z0-9]{70,}|pplx-[A-Za-z0-9]{40,}"
@@ -248,6 +257,7 @@ TYPED_PATTERNS: tuple[SecretPattern, ...] = (
         r"|sbp_[a-f0-9]{40}|hv[sb]\.[A-Za-z0-9_\-]{24,}|ATATT3[A-Za-z0-9_\-=]{100,}|PMAK-[a-f0-9]{24}-[a-f0-9]{34}"
         r"|AGE-SECRET-KEY-1[0-9A-Z]{58})" + _E,
         "gsk_ r8_ xai- pplx- dop_v1_ lin_api_ dapi shpat_ shpss_ shpca_ shppa_ sbp_ hvs. hvb. atatt3 pmak- age-secret",
+        lead=0,
     ),
 )
 

@@ -72,7 +72,8 @@ def _plain_backend(tokenizer):
 
 
 def splits_before_count(tokenizer) -> bool:
-    """Whether ``tokenizer`` gives ``ids(a + b) == ids(a) + ids(b)`` whenever ``a`` ends with ``[...`` and ``b`` is a space and a digit, then anything."""
+    """Whether ``tokenizer`` gives ``ids(a + b) == ids(a) + ids(b)`` whenever ``a`` ends with ``[...`` and ``b``
+    starts with a space and a digit."""
     backend = _plain_backend(tokenizer)
     if backend is None:
         return False

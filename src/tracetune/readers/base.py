@@ -248,7 +248,7 @@ def _lines(text: str) -> Iterator[str]:
 
 
 def _head_lines(path: Path) -> list[str] | None:
-    """The whole lines in the first ``HEAD_BYTES`` of a plain (not .gz) UTF-8 file; None where ``open_text`` must decide."""
+    """The whole lines in the first ``HEAD_BYTES`` of a plain (not .gz) UTF-8 file; None where ``open_text`` decides."""
     if Path(path).suffix == ".gz" or not_regular(path):
         return None
     try:
