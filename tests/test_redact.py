@@ -454,14 +454,47 @@ def test_case_blind_patterns_find_the_same_secrets_on_lowered_ascii_text():
     assert found  # the generated texts held secrets too
 
 
-def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
-    """A pattern with a ``lead`` is tried only near its hints: the secrets it finds must not change, non-ASCII text too."""
+def _led_spans_agree(patterns, text: str, kinds: set[str]) -> None:
+    """Each pattern with a ``lead`` finds in ``text`` what it finds trying every position (as ``PatternSet`` calls it)."""
     from dataclasses import replace
 
+    from tracetune.prepare.redact_patterns import ODD_FOLDS
+
+    lowered = text.lower()
+    ascii_lowered = lowered if text.isascii() else None
+    if any(c in text for c in ODD_FOLDS):  # PatternSet scans such a text everywhere, all hints taken as present
+        lowered = None
+    for pattern in patterns:
+        scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
+        assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
+        kinds.update(pattern.kind for _ in scanned)
+
+
+def _check_leads(patterns, parts, max_size: int, examples: list[str]) -> set[str]:
+    """``_led_spans_agree`` on generated texts (some must hold secrets), then on ``examples``: the kinds these hold."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, ODD_FOLDS, TYPED_PATTERNS, PatternSet
+    kinds: set[str] = set()
+
+    @settings(max_examples=600, deadline=None)
+    @given(st.lists(parts, max_size=max_size).map("".join))
+    def same(text):
+        _led_spans_agree(patterns, text, kinds)
+
+    same()
+    assert kinds  # the generated texts held secrets too
+    kinds.clear()
+    for text in examples:
+        _led_spans_agree(patterns, text, kinds)
+    return kinds
+
+
+def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
+    """A pattern with a ``lead`` is tried only near its hints: the secrets it finds must not change, non-ASCII text too."""
+    from hypothesis import strategies as st
+
+    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS, PatternSet
 
     led = [p for p in TYPED_PATTERNS + CONTEXT_PATTERNS if p.lead is not None]
     assert {p.kind for p in led} >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret"}
@@ -472,27 +505,10 @@ def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
         " = ", "=", ": ", ":", '"', "'", "\\\"", "Hunter2!", "AbC123xYz789Q", "s3cr3tValue99", "\n", " ", "\t", "$VAR",
         "(", ".", "curl -u bob:", "https://", "mysql -p", "sudo -S cmd <<< ", " is ", "é", "ſecret", "Key", "İ",
         "─", "naïve-", "_key", "9", "X-Api-Key: AbC123xYz789Q", "é-x-auth-token: s3cr3tValue99"])
-    kinds: set[str] = set()
-
-    @settings(max_examples=600, deadline=None)
-    @given(st.lists(parts, max_size=28).map("".join))
-    def same(text):
-        lowered = text.lower()
-        ascii_lowered = lowered if text.isascii() else None
-        if any(c in text for c in ODD_FOLDS):  # PatternSet scans such a text everywhere, all hints taken as present
-            lowered = None
-        for pattern in led:
-            scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
-            assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
-            kinds.update(pattern.kind for _ in scanned)
-
-    same()
-    assert kinds  # the generated texts held secrets too
-    kinds.clear()
-    for text in ('PASSWORD = "AbC123xYz789Q"', "X-Api-Key: AbC123xYz789Q", "my Password is Hunter2!",
-                 "run --access-token=s3cr3tValue99", "PRIVATE_KEY=s3cr3tValue99", "é x-auth-token: s3cr3tValue99 ─",
-                 "curl -u bob:hunter22 https://x", "Authorization: Bearer AbC123xYz789Q"):
-        same.hypothesis.inner_test(text)
+    kinds = _check_leads(led, parts, 28, ['PASSWORD = "AbC123xYz789Q"', "X-Api-Key: AbC123xYz789Q", "my Password is Hunter2!",
+                                           "run --access-token=s3cr3tValue99", "PRIVATE_KEY=s3cr3tValue99",
+                                           "é x-auth-token: s3cr3tValue99 ─", "curl -u bob:hunter22 https://x",
+                                           "Authorization: Bearer AbC123xYz789Q"])
     assert kinds >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret", "basic_auth",
                      "bearer_token"}
     odd = "\u017fecret = \u017fecretPA\u017f\u017f99"  # no hint in its lowered text, yet a case-blind match
@@ -593,9 +609,6 @@ def test_home_paths_and_names_tried_only_where_they_can_start_give_a_full_scan_s
 
 
 def test_typed_tokens_tried_only_at_their_prefixes_find_what_a_full_scan_finds():
-    from dataclasses import replace
-
-    from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from tracetune.prepare.redact_patterns import TYPED_PATTERNS
@@ -610,21 +623,8 @@ def test_typed_tokens_tried_only_at_their_prefixes_find_what_a_full_scan_finds()
         "pypi-AgE", "gsk_", "dapi", "glpat-", "AccountKey=", "SharedAccessKey=", "aws_secret_access_key = ",
         "private_key_id: ", "0123456789abcdef0123456789abcdef01234567", "PuTTY-User-Key-File-2: x\nPrivate-MAC: ab",
         run, run[:20], "-", "_", ".", " ", "\n", "=", '"', "é", "─", "AGE-SECRET-KEY-1", "PMAK-"])
-    kinds: set[str] = set()
-
-    @settings(max_examples=600, deadline=None)
-    @given(st.lists(parts, max_size=12).map("".join))
-    def same(text):
-        lowered = text.lower()
-        ascii_lowered = lowered if text.isascii() else None
-        for pattern in led:
-            scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
-            assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
-            kinds.update(pattern.kind for _ in scanned)
-
-    same()
-    for text in ("ghp_" + run, "key=AKIA" + run[:16].upper(), "x hf_" + run + " ─", "sk-ant-" + run, "eyJ" + run + ".eyJ" + run + ".x",
-                 "https://hooks.slack.com/services/" + run, "sk_live_" + run, "AccountKey=" + run + "=="):
-        same.hypothesis.inner_test(text)
+    kinds = _check_leads(led, parts, 12, ["ghp_" + run, "key=AKIA" + run[:16].upper(), "x hf_" + run + " ─",
+                                           "sk-ant-" + run, "eyJ" + run + ".eyJ" + run + ".x", "sk_live_" + run,
+                                           "https://hooks.slack.com/services/" + run, "AccountKey=" + run + "=="])
     assert kinds >= {"github_token", "aws_access_key_id", "huggingface_token", "anthropic_key", "jwt", "slack_webhook",
                      "stripe_key", "azure_key"}
