@@ -10,6 +10,7 @@ hang) must finish, keep the inputs byte-identical, and print no traceback.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -211,17 +212,20 @@ def test_format_detection_reads_the_head_of_a_file_and_all_of_it_only_when_it_mu
     short.write_text(json.dumps(objects[0]) + "\n" + json.dumps(objects[1]), encoding="utf-8")
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes(("\n".join(json.dumps(o) for o in objects) + "\n").encode() + b'{"t": "caf\xe9"}\n')
+    zipped = tmp_path / "zipped.jsonl.gz"
+    zipped.write_bytes(gzip.compress(plain.read_bytes()))
 
-    expected = {p: base._objects(base._lines(base.open_text(p)), 5) for p in (plain, long_first, short, latin)}
+    expected = {p: base._objects(base.open_text(p).split("\n"), 5) for p in (plain, long_first, short, latin, zipped)}
     assert [o["type"] for o in expected[plain]] == ["session"] + ["message"] * 4
     assert len(expected[long_first]) == 2 and len(expected[short]) == 2
     whole = []
     monkeypatch.setattr(base, "open_text", lambda p: whole.append(p) or expected_text(p))
 
     def expected_text(p):
-        return p.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+        return raw.decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
 
     for path, found in expected.items():
         assert base.first_objects(path) == found
-    assert whole == [long_first, short, latin]  # the plain file (BOM, blank lines) from its head; not UTF-8: all of it
+    assert whole == [long_first, short, latin]  # the plain file (BOM, blank lines) and its .gz from the head; not UTF-8: all
     assert base.first_objects(plain, limit=1) == [objects[0]]

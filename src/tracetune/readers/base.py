@@ -72,16 +72,17 @@ def not_regular(path: Path) -> str | None:
     return "is not a regular file"
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, size: int = MAX_FILE_BYTES + 1) -> bytes:
+    """Up to ``size`` bytes of the file (decompressed when ``.gz``)."""
     # O_NONBLOCK: should the path have become a FIFO since it was checked, opening it cannot block
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnreadableFileError(f"{path}: is not a regular file")
-        if path.suffix == ".gz":
+        if Path(path).suffix == ".gz":
             with gzip.GzipFile(fileobj=handle) as unzipped:
-                return unzipped.read(MAX_FILE_BYTES + 1)
-        return handle.read(MAX_FILE_BYTES + 1)
+                return unzipped.read(size)
+        return handle.read(size)
 
 
 def open_text(path: Path) -> str:
@@ -221,7 +222,7 @@ def first_objects(path: Path, limit: int = 5) -> list[dict[str, Any]]:
         found = _objects(head, limit)
         if len(found) >= limit:
             return found
-    return _objects(_lines(open_text(path)), limit)
+    return _objects(open_text(path).split("\n"), limit)
 
 
 def _objects(lines, limit: int) -> list[dict[str, Any]]:
@@ -238,26 +239,13 @@ def _objects(lines, limit: int) -> list[dict[str, Any]]:
     return out
 
 
-def _lines(text: str) -> Iterator[str]:
-    start = 0
-    while start <= len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-        yield text[start:end]
-        start = end + 1
-
-
 def _head_lines(path: Path) -> list[str] | None:
-    """The whole lines in the first ``HEAD_BYTES`` of a plain (not .gz) UTF-8 file; None where ``open_text`` decides."""
-    if Path(path).suffix == ".gz" or not_regular(path):
+    """The whole lines in the first ``HEAD_BYTES`` of a UTF-8 file (decompressed); None where ``open_text`` decides."""
+    if not_regular(path):
         return None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            raw = handle.read(HEAD_BYTES)
-    except OSError:
+        raw = _read_bytes(path, HEAD_BYTES)
+    except (OSError, EOFError, zlib.error, UnreadableFileError):
         return None
     cut = raw.rfind(b"\n")
     if cut < 0 or b"\x00" in raw[:8192]:
