@@ -444,13 +444,13 @@ def test_case_blind_patterns_find_the_same_secrets_on_lowered_ascii_text():
     def same(text):
         for pattern in fast:
             spans = list(pattern.spans(text))
-            assert list(pattern.spans(text, ascii_lowered=text.lower())) == spans
+            assert list(pattern.spans(text, aligned=text.lower())) == spans
             found.extend(spans)
 
     same()
     for text in ('PASSWORD = "AbC123xYz789Q"', "X-Api-Key: AbC123xYz789Q", "my Password is Hunter2!"):
         spans = [s for p in fast for s in p.spans(text)]
-        assert spans and spans == [s for p in fast for s in p.spans(text, ascii_lowered=text.lower())]
+        assert spans and spans == [s for p in fast for s in p.spans(text, aligned=text.lower())]
     assert found  # the generated texts held secrets too
 
 
@@ -458,15 +458,12 @@ def _led_spans_agree(patterns, text: str, kinds: set[str]) -> None:
     """Each pattern with a ``lead`` finds in ``text`` what it finds trying every position (as ``PatternSet`` calls it)."""
     from dataclasses import replace
 
-    from tracetune.prepare.redact_patterns import ODD_FOLDS
+    from tracetune.prepare.redact_match import aligned_lower
 
-    lowered = text.lower()
-    ascii_lowered = lowered if text.isascii() else None
-    if any(c in text for c in ODD_FOLDS):  # PatternSet scans such a text everywhere, all hints taken as present
-        lowered = None
+    aligned = aligned_lower(text, text.lower())  # None with ODD_FOLDS letters: PatternSet then scans everywhere
     for pattern in patterns:
-        scanned = list(replace(pattern, lead=None).spans(text, ascii_lowered=ascii_lowered, lowered=lowered))
-        assert list(pattern.spans(text, ascii_lowered=ascii_lowered, lowered=lowered)) == scanned, pattern.kind
+        scanned = list(replace(pattern, lead=None).spans(text, aligned))
+        assert list(pattern.spans(text, aligned)) == scanned, pattern.kind
         kinds.update(pattern.kind for _ in scanned)
 
 
@@ -494,7 +491,8 @@ def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
     """A pattern with a ``lead`` is tried only near its hints: the secrets it finds must not change, non-ASCII text too."""
     from hypothesis import strategies as st
 
-    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS, PatternSet
+    from tracetune.prepare.redact_match import PatternSet, aligned_lower
+    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS
 
     led = [p for p in TYPED_PATTERNS + CONTEXT_PATTERNS if p.lead is not None]
     assert {p.kind for p in led} >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret"}
@@ -512,7 +510,8 @@ def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
     assert kinds >= {"assignment_secret", "header_secret", "password_phrase", "cli_secret", "env_secret", "basic_auth",
                      "bearer_token"}
     odd = "\u017fecret = \u017fecretPA\u017f\u017f99"  # no hint in its lowered text, yet a case-blind match
-    assert [v for _, _, _, v in PatternSet(CONTEXT_PATTERNS).find(odd, odd.lower())] == ["\u017fecretPA\u017f\u017f99"]
+    assert aligned_lower(odd, odd.lower()) is None
+    assert [v for _, _, _, v in PatternSet(CONTEXT_PATTERNS).find(odd, None)] == ["\u017fecretPA\u017f\u017f99"]
 
 
 def test_gates_made_of_words_find_the_same_lines_with_str_find():
@@ -521,7 +520,7 @@ def test_gates_made_of_words_find_the_same_lines_with_str_find():
     from hypothesis import strategies as st
 
     from tracetune.prepare import redact_plugins as rp
-    from tracetune.prepare.redact_patterns import aligned_lower
+    from tracetune.prepare.redact_match import aligned_lower
 
     assert rp._KEYWORD_LINE in rp._LITERALS and len(rp._LITERALS) >= 4
     words = st.sampled_from(["PASSWORD", "Pwd", "secret", "API_KEY", "xoxb", "Hooks.Slack", "hooks_slack", "Token",

@@ -52,16 +52,8 @@ from typing import Iterable, Iterator
 from tracetune.conversation.types import Session
 from tracetune.prepare import redact_plugins
 from tracetune.prepare.redact_pii import pii_hits
-from tracetune.prepare.redact_patterns import (
-    CONTEXT_PATTERNS,
-    TYPED_PATTERNS,
-    PatternSet,
-    SecretPattern,
-    aligned_lower,
-    classify,
-    plausible_value,
-    strong_value,
-)
+from tracetune.prepare.redact_match import PatternSet, SecretPattern, aligned_lower
+from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS, classify, plausible_value, strong_value
 from tracetune.prepare.redact_paths import HomePaths
 from tracetune.prepare.redact_report import RedactionReport, RedactOptions
 from tracetune.prepare.redact_walk import collect_arguments, collect_texts, keyed_strings, map_session
@@ -123,15 +115,13 @@ class Redactor:
         """Spans by tier: typed tokens, context patterns, detect-secrets, then personal data, each filling gaps only."""
         spans: list[Span] = []
         if self.options.secrets:
-            low = text.lower()
-            typed = [(a, b, p.kind, v) for p, a, b, v in self._typed.find(text, low)]
-            context = [(a, b, classify(v, p.kind), v) for p, a, b, v in _CONTEXT.find(text, low)]
+            aligned = aligned_lower(text, text.lower())
+            typed = [(a, b, p.kind, v) for p, a, b, v in self._typed.find(text, aligned)]
+            context = [(a, b, classify(v, p.kind), v) for p, a, b, v in _CONTEXT.find(text, aligned)]
             spans = _fill(_fill([], typed), context)
             if self.options.detect_secrets:
-                ascii_low = low if text.isascii() else None
-                aligned = aligned_lower(text, low)
-                plugins = (list(redact_plugins.token_plugin_hits(text, ascii_low, aligned))
-                           + list(redact_plugins.keyword_hits(text, ascii_low, aligned)))
+                plugins = (list(redact_plugins.token_plugin_hits(text, aligned))
+                           + list(redact_plugins.keyword_hits(text, aligned)))
                 if self.options.high_entropy:
                     plugins += redact_plugins.entropy_hits(text)
                 spans = _fill(spans, plugins)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
-from tracetune.prepare.redact_patterns import anchored, occurrences
+from tracetune.prepare.redact_match import anchored, occurrences
 
 GENERIC_USERS = frozenset(
     "root admin administrator user users ubuntu debian runner ec2-user guest default public shared "

@@ -14,155 +14,20 @@ there but variables and placeholders (``explicit_value``); secret-named
 headers (``X-Api-Key: ...``) need a digit in the value; a password named in
 prose (``my password is X``, ``password: X``) needs a digit or a symbol, so
 that sentences and type annotations stay (``phrase_value``).
+
+Each pattern also names its hints and, where the regex allows, its ``lead``:
+how ``redact_match`` runs it without trying every position.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Callable, Iterable, Iterator
+from typing import Callable
+
+from tracetune.prepare.redact_match import WORD_RUN, SecretPattern
 
 _B = r"(?<![A-Za-z0-9_\-])"  # token start: not glued to a longer word
-#: ``SecretPattern.lead`` for a match that starts where the run of word characters and hyphens holding its hint starts.
-WORD_RUN = -1
 _E = r"(?![A-Za-z0-9_\-])"  # token end
-
-
-def caseless(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
-    """A case-blind ``(?i)...`` pattern as one that finds the same spans in the text lower-cased, if ASCII.
-
-    What follows ``(?i)`` is lower-cased (literals, class ranges); None when that could change its
-    meaning: an upper-case escape (``\\S``, ``\\W``...) or anything that does not compile.
-    Python's ``re`` is several times slower with the flag than without.
-    """
-    if not pattern.pattern.startswith("(?i)") or re.search(r"\\[A-Z]", pattern.pattern):
-        return None
-    try:
-        lowered = pattern.pattern[4:].lower().replace("(?p<", "(?P<").replace("(?p=", "(?P=")  # group syntax kept
-        return re.compile(lowered, pattern.flags & ~re.IGNORECASE)
-    except re.error:
-        return None
-
-
-@dataclass(frozen=True)
-class SecretPattern:
-    kind: str
-    regex: re.Pattern[str]
-    check: Callable[[str], bool] | None = None  # for values that are secrets only by context
-    hints: tuple[str, ...] = ()  # lowercase; the pattern cannot match a text holding none of them
-    lead: int | None = None  # every match holds a hint starting at most this far into it (or WORD_RUN)
-
-    @cached_property
-    def fast_regex(self) -> re.Pattern[str] | None:
-        """``regex`` without its case-blind flag, for lowered ASCII text (``caseless``); None when it has none."""
-        return caseless(self.regex)
-
-    def spans(self, text: str, ascii_lowered: str | None = None, lowered: str | None = None):
-        """(start, end, value) of each secret this pattern finds in ``text`` (hints are ``PatternSet``'s to check).
-
-        ``ascii_lowered``: ``text.lower()`` when ``text`` is ASCII, where a case-blind pattern runs
-        without its flag (``fast_regex``); spans are the same, values are read from ``text``.
-        ``lowered``: ``text.lower()`` for a text without ``ODD_FOLDS`` letters. Where it is as long as
-        ``text`` (hints then sit where they sit in ``text``), a pattern with a ``lead`` is tried only
-        where a match can start (``anchored``), not at every position.
-        """
-        has_group = "s" in self.regex.groupindex
-        fast = self.fast_regex if ascii_lowered is not None else None
-        regex, subject = (fast, ascii_lowered) if fast is not None else (self.regex, text)
-        lowered = ascii_lowered if ascii_lowered is not None else lowered
-        if self.lead is not None and lowered is not None and len(lowered) == len(text):
-            matches = anchored(regex, subject, _starts(text, lowered, self.hints, self.lead))
-        else:
-            matches = regex.finditer(subject)
-        for match in matches:
-            start, end = match.span("s") if has_group else match.span()
-            if start < 0 or start == end:
-                continue
-            value = text[start:end]
-            if self.check is not None and not self.check(value):
-                continue
-            yield start, end, value
-
-
-def _starts(text: str, lowered: str, hints: tuple[str, ...], lead: int) -> list[int]:
-    """Every position where a match can start: it holds a hint (found in ``lowered``) at most ``lead`` into it.
-
-    With ``WORD_RUN``: the start of the run of word characters (``\\w`` as ``re`` reads it: ``isalnum`` or ``_``)
-    and hyphens that holds each hint.
-    """
-    found = sorted(i for h in hints for i in occurrences(lowered, h))
-    if lead != WORD_RUN:
-        return sorted({s for i in found for s in range(max(0, i - lead), i + 1)})
-    starts, last, last_start = [], -1, -1
-    for i in found:
-        j = i
-        while j > 0 and (text[j - 1].isalnum() or text[j - 1] in "_-"):
-            j -= 1
-            if j == last:  # the same run as the previous hint: its start is known
-                j = last_start
-                break
-        starts.append(j)
-        last, last_start = i, j
-    return sorted(set(starts))
-
-
-def occurrences(text: str, part: str) -> Iterator[int]:
-    """Every position where ``part`` starts in ``text``, overlapping ones included."""
-    at = text.find(part)
-    while at >= 0:
-        yield at
-        at = text.find(part, at + 1)
-
-
-def anchored(regex: re.Pattern[str], subject: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
-    """``regex.finditer(subject)`` when no match can start outside ``starts`` (ascending): tried at those only."""
-    end = 0
-    for start in starts:
-        if start < end:
-            continue
-        match = regex.match(subject, start)
-        if match is not None:
-            end = max(match.end(), start + 1)
-            yield match
-
-
-#: Letters ``re`` matches to ASCII letters when case-blind, though ``lower()`` does not turn them into those.
-ODD_FOLDS = "\u0130\u0131\u017f\u212a"  # İ ı ſ K
-
-
-def aligned_lower(text: str, lowered: str) -> str | None:
-    """``lowered`` (``text.lower()``) when a case-blind word is found in ``text`` exactly where it sits in ``lowered``.
-
-    True of ASCII text, and of other text that lowering keeps as long (``İ`` grows) without the
-    ``ODD_FOLDS`` letters ``re`` matches to ASCII ones. None otherwise.
-    """
-    if text.isascii() or (len(lowered) == len(text) and not any(c in text for c in ODD_FOLDS)):
-        return lowered
-    return None
-
-
-class PatternSet:
-    """Patterns run together: each hint is looked for once per text, not once per pattern naming it.
-
-    Hints are looked for in the lowered text, which misses them spelt with ``ODD_FOLDS`` letters
-    (``ſecret``) that a case-blind pattern still matches: a text holding one runs every pattern, everywhere.
-    """
-
-    def __init__(self, patterns: tuple[SecretPattern, ...]):
-        self.patterns = patterns
-        self.hints = tuple(sorted({h for p in patterns for h in p.hints}))
-
-    def find(self, text: str, lowered: str):
-        """(pattern, start, end, value) of each secret the patterns find in ``text`` (``lowered``: ``text.lower()``)."""
-        odd = not text.isascii() and any(c in text for c in ODD_FOLDS)
-        present = set(self.hints) if odd else {h for h in self.hints if h in lowered}
-        ascii_lowered = lowered if text.isascii() else None
-        for pattern in self.patterns:
-            if pattern.hints and present.isdisjoint(pattern.hints):
-                continue
-            for start, end, value in pattern.spans(text, ascii_lowered=ascii_lowered, lowered=None if odd else lowered):
-                yield pattern, start, end, value
 
 
 def _p(

@@ -43,7 +43,7 @@ import ipaddress
 import re
 from typing import Iterator
 
-from tracetune.prepare.redact_patterns import anchored
+from tracetune.prepare.redact_match import anchored
 
 PII_KINDS = ("email", "phone", "ip_address", "payment_card")
 

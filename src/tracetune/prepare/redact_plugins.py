@@ -30,7 +30,8 @@ import re
 from functools import lru_cache
 from typing import Iterator
 
-from tracetune.prepare.redact_patterns import caseless, occurrences, plausible_value, strong_value
+from tracetune.prepare.redact_match import caseless, occurrences
+from tracetune.prepare.redact_patterns import plausible_value, strong_value
 
 Found = tuple[int, int, str, str]  # start, end, kind, value
 
@@ -62,7 +63,8 @@ _GATES = {
 _TOKEN_CHAR = re.compile(r"[A-Za-z0-9_\-]")
 
 
-_CASELESS = {p: c for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (c := caseless(p)) is not None}
+_LINE_GATES = [_KEYWORD_LINE, *(g[0] for g in _GATES.values())]
+_CASELESS = {p: c for p in _LINE_GATES if (c := caseless(p)) is not None}
 
 
 def _literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
@@ -78,7 +80,7 @@ def _literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
 
 
 #: Gates that are alternations of words: their lines are found with ``str.find`` on the lowered text.
-_LITERALS = {p: w for p in [_KEYWORD_LINE, *(g[0] for g in _GATES.values())] if (w := _literals(p)) is not None}
+_LITERALS = {p: w for p in _LINE_GATES if (w := _literals(p)) is not None}
 
 
 _SAME_KIND = {  # detect-secrets types that tracetune's own patterns also name
@@ -140,22 +142,22 @@ def _longest_run(text: str) -> int:
     return max((len(m) for m in _RUN.findall(text)), default=0)
 
 
-def _scopes(text: str, secret_type: str, lowered: str | None, aligned: str | None) -> Iterator[tuple[int, str]]:
+def _scopes(text: str, secret_type: str, aligned: str | None) -> Iterator[tuple[int, str]]:
     """(offset, piece) to run a plugin on: the whole text, or only the lines that pass its gate."""
     gate = _GATES.get(secret_type)
     if gate is None:
         yield 0, text
         return
-    for offset, line in _lines_with(text, gate[0], lowered, aligned):
+    for offset, line in _lines_with(text, gate[0], aligned):
         if gate[1] <= 10 or _longest_run(line) >= gate[1]:
             yield offset, line
 
 
-def token_plugin_hits(text: str, lowered: str | None = None, aligned: str | None = None) -> Iterator[Found]:
+def token_plugin_hits(text: str, aligned: str | None = None) -> Iterator[Found]:
     """Whole-token hits of detect-secrets' token plugins in ``text`` (the unanchored ones only on strong values).
 
-    ``lowered``: ``text.lower()`` for an ASCII text, where the case-blind gates run faster (``_lines_with``);
-    ``aligned``: ``text.lower()`` for any text it keeps in place (``redact_patterns.aligned_lower``).
+    ``aligned``: ``text.lower()`` where it keeps every position (``redact_match.aligned_lower``),
+    where the case-blind gates run faster (``_lines_with``).
     """
     longest = None
     for secret_type, plugin in _plugins():
@@ -164,7 +166,7 @@ def token_plugin_hits(text: str, lowered: str | None = None, aligned: str | None
             longest = _longest_run(text) if longest is None else longest
             if longest < gate[1]:
                 continue
-        for offset, scope in _scopes(text, secret_type, lowered, aligned):
+        for offset, scope in _scopes(text, secret_type, aligned):
             for raw in plugin.analyze_string(scope):
                 value = _clean(raw)
                 if not plausible_value(value, min_length=8, allow_words=True):
@@ -175,22 +177,21 @@ def token_plugin_hits(text: str, lowered: str | None = None, aligned: str | None
                     yield offset + start, offset + end, _slug(secret_type), value
 
 
-def _lines_with(text: str, pattern: re.Pattern[str], lowered: str | None = None,
-                aligned: str | None = None) -> Iterator[tuple[int, str]]:
+def _lines_with(text: str, pattern: re.Pattern[str], aligned: str | None = None) -> Iterator[tuple[int, str]]:
     """(offset, line) of each line of ``text`` that ``pattern`` matches.
 
     A case-blind alternation of words (``_LITERALS``) is looked for word by word with ``str.find``
     in ``aligned`` (``text.lower()`` where it keeps every position); no match holds a newline,
     so the lines are the same. Another case-blind pattern made of lower-case literals
-    (``_CASELESS``) runs without the flag on ``lowered``, an ASCII text lower-cased: the same
+    (``_CASELESS``) runs without the flag on ``aligned`` when the text is ASCII: the same
     positions, several times faster.
     """
     words = _LITERALS.get(pattern) if aligned is not None else None
     if words is not None:
         starts = sorted(at for word in words for at in occurrences(aligned, word))
     else:
-        caseless = _CASELESS.get(pattern) if lowered is not None else None
-        starts = (m.start() for m in (caseless.finditer(lowered) if caseless is not None else pattern.finditer(text)))
+        caseless = _CASELESS.get(pattern) if aligned is not None and text.isascii() else None
+        starts = (m.start() for m in (caseless.finditer(aligned) if caseless is not None else pattern.finditer(text)))
     seen_end = -1
     for at in starts:
         if at < seen_end:
@@ -202,15 +203,15 @@ def _lines_with(text: str, pattern: re.Pattern[str], lowered: str | None = None,
         yield start, text[start:end]
 
 
-def keyword_hits(text: str, lowered: str | None = None, aligned: str | None = None) -> Iterator[Found]:
+def keyword_hits(text: str, aligned: str | None = None) -> Iterator[Found]:
     """Quoted values that ``KeywordDetector`` finds on keyword lines of ``text``, less templated and id-like ones.
 
-    ``lowered``: as for ``token_plugin_hits``.
+    ``aligned``: as for ``token_plugin_hits``.
     """
     from detect_secrets.filters import heuristic
 
     detector = _keyword_detector()
-    for offset, line in _lines_with(text, _KEYWORD_LINE, lowered, aligned):
+    for offset, line in _lines_with(text, _KEYWORD_LINE, aligned):
         if len(line) > 2000 or not _QUOTE.search(line):
             continue
         raws = list(detector.analyze_string(line))
