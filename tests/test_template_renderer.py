@@ -114,3 +114,19 @@ def test_an_episode_built_with_a_disagreeing_renderer_equals_the_official_one(to
     assert not fallback.renderer.fast
     assert [(p.text, list(p.ids), p.mask) for p in [fallback.head, *fallback.segments]] == \
         [(p.text, list(p.ids), p.mask) for p in [good.head, *good.segments]]
+
+
+def test_dict_names_and_missing_keys_read_as_jinja_reads_them(tiny_student):
+    """Keys are read straight from plain dicts, but a name ``dict`` has (``items``, ``__class__``) stays the
+    attribute the sandbox vets, and a missing key stays undefined."""
+    template = ("{% for m in messages %}{{ m.role }}:{{ m.get('content') }}|{{ m.items is callable }}"
+                "|{{ m.missing is defined }}|{{ m.__class__ }}|{{ m.tool_calls[0].function.name if m.tool_calls }}\n"
+                "{% endfor %}")
+    tok = load_tokenizer(tiny_student, chat_template=template)
+    messages = [{"role": "user", "content": "hi", "items": "shadowed"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "read", "arguments": {}}}]}]
+    renderer = TemplateRenderer(tok)
+    rendered = renderer.render(messages)
+    assert rendered == apply_template(tok, messages, None)
+    assert rendered.startswith("user:hi|True|False||\n")

@@ -19,10 +19,19 @@ conversation both ways and the caller (``pieces.RenderedEpisode.build``) checks
 every Episode's whole rendering and one generation prompt before using this
 path; a transformers version whose helpers moved or changed makes ``fast``
 false, and every render goes through ``apply_chat_template`` as before.
+
+The template is compiled a second time, in an overlay of transformers' own
+sandboxed environment (same filters, globals and extensions) whose attribute
+lookup on a plain ``dict`` reads the key straight away when ``dict`` has no
+attribute of that name (``message.role``). Jinja's own lookup tries the
+attribute first and catches the ``AttributeError``: the same result, at about a
+fifth of a segment's render time. Names that ``dict`` does have
+(``message.items``, ``__class__``) go through the sandbox's checks as before.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Sequence
 
 from tracetune.prepare.render import apply_template
@@ -39,6 +48,27 @@ def _helpers():
                 ctu._compile_jinja_template)
     except (ImportError, AttributeError):
         return None
+
+
+_DICT_NAMES = frozenset(dir(dict))
+
+
+@lru_cache(maxsize=8)
+def _dict_first(compile_, template: str):
+    """``template`` compiled in an overlay of ``compile_(template)``'s environment that looks plain dicts' keys up first."""
+    env = compile_(template).environment.overlay()
+    sandboxed = env.getattr
+
+    def getattr_(obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_NAMES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return env.undefined(obj=obj, name=attribute)
+        return sandboxed(obj, attribute)
+
+    env.getattr = getattr_
+    return env.from_string(template)
 
 
 class TemplateRenderer:
@@ -67,7 +97,7 @@ class TemplateRenderer:
         compiled = self._compiled.get(has_tools)
         if compiled is None:
             template = self.tokenizer.get_chat_template(None, list(tools) if tools else None)
-            compiled = self._compiled[has_tools] = self._compile(template)
+            compiled = self._compiled[has_tools] = _dict_first(self._compile, template)
         return compiled.render(messages=[self._message(m) for m in messages], tools=self._tool_schemas(tools),
                                documents=None, add_generation_prompt=generation, **self._variables)
 
