@@ -16,7 +16,7 @@ count the same tokens.
 Sessions: the given pi session files or folders (default: the shared pi
 sessions), or with ``--copies N``, N distinct copies of them
 (``prepare_scale.make_corpus``). Each converter runs in its own child process
-(peak RSS of that process; tracetune's worker processes reported apart).
+(peak RSS of that process; tracetune's largest worker process, sampled, reported apart).
 
 Columns: turns kept (of the turns each converter calls trainable: the reference
 every assistant message after a user message, tracetune the teacher turns left
@@ -82,8 +82,8 @@ def reference_child(args: argparse.Namespace) -> dict:
 
 
 def tracetune_child(args: argparse.Namespace) -> dict:
-    config, tokenizer, result, seconds = timed_prepare(args)
-    rss = _rss()
+    config, tokenizer, result, seconds, workers_mb = timed_prepare(args)
+    rss = (_rss()[0], workers_mb)
     s = result.stats.model_dump()  # prepare_stats.json's layout
     limit = one_pass(config, tokenizer, args.corpus) if args.one_pass else {}
     return {"turns": s["turns"]["trainable"], "kept": s["turns"]["supervised"], "forwarded": s["tokens"]["total"],

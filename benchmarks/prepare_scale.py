@@ -8,7 +8,8 @@ pi sessions, ``../shared/traces/pi*/``) round robin, each copy with a new sessio
 id and every text altered (a copy tag in each user message, assistant text,
 reasoning and tool result), so nothing is shared between copies but structure.
 Each count runs ``prepare`` in a fresh child process and reports its wall time
-and the peak resident memory of that process (and of its worker processes).
+and the peak resident memory of that process (and, sampled, of its largest
+worker process: ``peak_rss``).
 Prints a Markdown table; ``--json`` writes the figures.
 
 Done-when of issue 19: the peak at 500 sessions is at most 1.5 times the peak at 10.
@@ -86,7 +87,10 @@ def make_corpus(sources: list[Path], count: int, folder: Path) -> Path:
 
 
 def timed_prepare(args: argparse.Namespace):
-    """``prepare`` on ``args.corpus`` with the benchmark's settings: (config, tokenizer, result, seconds)."""
+    """``prepare`` on ``args.corpus`` with the benchmark's settings: (config, tokenizer, result, seconds, the peak
+    RSS in MB of any one worker process, 0 without)."""
+    from peak_rss import TreePeak
+
     from tracetune.prepare.config import PrepareConfig
     from tracetune.prepare.stage import load_student_tokenizer, prepare
 
@@ -94,20 +98,21 @@ def timed_prepare(args: argparse.Namespace):
                            long_turns=args.long_turns)
     tokenizer = load_student_tokenizer(config)
     started = time.perf_counter()
-    result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
-    return config, tokenizer, result, time.perf_counter() - started
+    with TreePeak() as peak:
+        result = prepare(config, [args.corpus], args.out, tokenizer=tokenizer, workers=args.workers)
+    return config, tokenizer, result, time.perf_counter() - started, peak.children_mb
 
 
 def child(args: argparse.Namespace) -> None:
     """Run prepare once and print its figures as JSON (what the parent measures)."""
     import resource
 
-    _, _, result, seconds = timed_prepare(args)
+    _, _, result, seconds, workers_mb = timed_prepare(args)
     s = result.stats.model_dump()  # prepare_stats.json's layout
     print(json.dumps({
         "seconds": seconds,
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "workers_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "workers_rss_mb": workers_mb,
         "sessions": s["read"]["sessions"],
         "windows": s["windows"],
         "supervised": s["turns"]["supervised"],
