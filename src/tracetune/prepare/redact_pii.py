@@ -87,10 +87,12 @@ _DIGIT = re.compile(r"\d")
 # Written with the look-behind after the first character, so that ``re`` tries only where that character is, not
 # everywhere; each full pattern below is then tried only there (``anchored``), with the same matches as a scan.
 _IPV4 = re.compile(r"\d(?<![\w.\-]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w\-]|\.\d)")
-_CARD_START = re.compile(r"\d(?<![\w.\-+*/^%]\d)")
-_PHONE_START = re.compile(r"[+(\d](?<![\w+.\-/=#:][+(\d])")
+_CARD_START = re.compile(r"\d(?<![\w.\-+*/^%]\d)(?=\d{3}[ \-]?\d{4})")  # every card starts dddd dddd
+_PHONE_START = re.compile(r"[+(\d](?<![\w+.\-/=#:][+(\d])"  # then what each kind of number starts with
+                          r"(?:(?<=\+)(?=\d)|(?<=\()(?=\d{3}\))|(?<=\d)(?=\d\d[.\-]\d{3}[.\-]\d{4}))")
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|[=<>~^!]=?)[ \t:=\"']*$")
-_IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f:]*\d)[0-9A-Fa-f:]{3,39}(?![\w:.])")
+# The same look-behind after the first character; a digit must be in the run, at its start or later.
+_IPV6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?:(?<=\d)|(?=[0-9A-Fa-f:]*\d))[0-9A-Fa-f:]{2,38}(?![\w:.])")
 
 _CARD = re.compile(
     r"(?<![\w.\-+*/^%])(?:(?:4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|6011|65\d{2})\d{12}|3[47]\d{13}"  # plain: known prefixes
@@ -164,7 +166,8 @@ def _ip_hits(text: str) -> Iterator[Found]:
     if "::" in text or text.count(":") >= 7:
         for m in _IPV6.finditer(text):
             value = m.group()
-            if value.count(":") >= 2 and sum(1 for g in value.split(":") if g) >= 3 and _public(value):
+            colons = value.count(":")  # eight groups, or fewer around "::" (no dotted tail: no "." here)
+            if (colons == 7 or "::" in value) and sum(1 for g in value.split(":") if g) >= 3 and _public(value):
                 yield m.start(), m.end(), "ip_address", value
 
 
