@@ -1,25 +1,30 @@
-"""Window heads tokenized in two parts give the ids of the whole text, and only where that is known to hold.
+"""Window heads tokenized in two parts give the ids of the whole text, and only where that is known to hold;
+target masks read from token lengths are the masks offsets give.
 
 Each accepted pre-tokenizer (GPT-2's ``ByteLevel`` regex, the Llama 3 split
 and the tiny student's) is checked on generated texts cut after ``[...`` and
 before a space and a digit, normalizer NFC included (combining marks around the
 cut); tokenizers that could merge across the cut (no pre-tokenizer, another
-normalizer, an added token holding a ``.``) must be refused.
+normalizer, an added token holding a ``.``) must be refused. The same
+tokenizers get span masks from their ids' byte lengths (``TokenLengths``)
+equal to the offsets' masks on generated text with multi-byte characters;
+tokenizers whose offsets the lengths cannot give are refused.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from array import array
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from tracetune.engines.tokenizer import load_tokenizer
 from tracetune.prepare.planner import MARKER
-from tracetune.prepare.token_ids import KNOWN_SPLIT_REGEXES, HeadIds, splits_before_count, token_ids
+from tracetune.prepare.token_ids import KNOWN_SPLIT_REGEXES, HeadIds, splits_before_count, token_ids, token_lengths
 
 CORPUS = ["def main():\n    print('hi')\n\n[... 3 earlier messages omitted ...]\n", "Ünïcödé e\u0301 [x](y)\n\n[1, 2]",
           "the quick brown fox\r\n\t[tool] 123 4567 ...]\n\n"] * 20
@@ -100,3 +105,67 @@ def test_tokenizers_that_could_merge_across_the_cut_are_refused(accepted):
     refused = HeadIds(_trained(pre_tokenizers.Metaspace()))
     text = "<|im_start|>user\ntask\n" + MARKER.format(n=2)
     assert list(refused([text])[0]) == token_ids(refused.tokenizer, [text])[0] and not refused._before
+
+
+def _offsets_mask(tok, text: str, span: tuple[int, int]) -> tuple[bytes, int]:
+    """The mask and boundary count ``pieces.tokenize_pieces`` computes from the tokenizer's offsets."""
+    s, e = span
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask, boundary = bytearray(len(enc["input_ids"])), 0
+    for j, (a, b) in enumerate(enc["offset_mapping"]):
+        if s <= a < e:
+            mask[j] = 1
+            boundary += b > e
+        elif a < s < b:
+            boundary += 1
+    return bytes(mask), boundary
+
+
+WIDE = st.text(alphabet="ab Z1 2\n\t.[]{}'é\u0301—→🎉日<|>\x04", max_size=40)
+CORPUS_CHARS = set("".join(CORPUS)) - {"\u0301"}
+
+
+def test_masks_from_token_lengths_are_the_offsets_masks(accepted):
+    measured: list[str] = []
+
+    @settings(max_examples=300, deadline=None)
+    @given(text=WIDE, cut=st.tuples(st.integers(0, 60), st.integers(0, 60)),
+           name=st.sampled_from(["gpt2", "llama3", "nfc", "tiny"]))
+    @example(text="x", cut=(0, 60), name="gpt2").via("every tokenizer measured at least once")
+    @example(text="x", cut=(0, 60), name="llama3").via("every tokenizer measured at least once")
+    @example(text="x", cut=(0, 60), name="nfc").via("every tokenizer measured at least once")
+    @example(text="x", cut=(0, 60), name="tiny").via("every tokenizer measured at least once")
+    def same(text, cut, name):
+        tok = accepted[name]
+        text = "<|im_start|>assistant\n" + text + "<|im_end|>\n"
+        lo, hi = min(min(cut), len(text)), min(max(cut), len(text))
+        got = token_lengths(tok).mask(token_ids(tok, [text])[0], text, (lo, hi))
+        if got is None:  # text NFC would change, or a character the small vocabularies lack (the offsets decide)
+            assert text != unicodedata.normalize("NFC", text) or any(c not in CORPUS_CHARS for c in text)
+            return
+        assert got == _offsets_mask(tok, text, (lo, hi))
+        measured.append(name)
+
+    same()
+    assert {"gpt2", "llama3", "nfc", "tiny"} <= set(measured)
+    multibyte = "<|im_start|>assistant\nDone — moved ✓ 3 files → src/ 🎉, naïve café\n<|im_end|>\n"
+    ids = token_ids(accepted["gpt2"], [multibyte])[0]
+    for span in ((22, len(multibyte) - 11), (23, 40), (30, 31), (0, len(multibyte))):
+        assert token_lengths(accepted["gpt2"]).mask(ids, multibyte, span) == _offsets_mask(accepted["gpt2"], multibyte, span)
+
+
+def test_tokenizers_whose_offsets_lengths_cannot_give_are_refused():
+    assert token_lengths(_trained(pre_tokenizers.Metaspace())) is None
+    assert token_lengths(_trained(pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True))) is None
+    assert token_lengths(_trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+                                  normalizers.Lowercase())) is None
+    stripping = _trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    from tokenizers import AddedToken
+
+    stripping.add_special_tokens({"additional_special_tokens": [AddedToken("<sep>", lstrip=True)]})
+    assert token_lengths(stripping) is None
+    trimming = _trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    from tokenizers import processors
+
+    trimming.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=True)
+    assert token_lengths(trimming) is None

@@ -33,7 +33,10 @@ test found. Any other tokenizer tokenizes every text whole, as before.
 from __future__ import annotations
 
 import json
+import unicodedata
 from array import array
+from bisect import bisect_left
+from itertools import accumulate
 
 from tracetune.prepare.planner import MARKER
 
@@ -139,3 +142,104 @@ def _cut(text: str) -> int:
             return end
         at = text.find(CUT + " ", at + 1)
     return 0
+
+
+#: ``token_lengths`` per tokenizer (a few: tests load several), the tokenizer kept so its id is not reused.
+_LENGTHS: dict[int, tuple[object, "TokenLengths | None"]] = {}
+
+
+def token_lengths(tokenizer) -> "TokenLengths | None":
+    """The bytes each token id covers, when token offsets follow from those lengths; else None.
+
+    True of a byte-level BPE (each character of a vocabulary entry is one byte) whose text nothing
+    changes before it is split (no normalizer, or NFC on text already NFC; no prefix space) and whose
+    offsets nothing trims afterwards (no post-processor, or ``TemplateProcessing``), with no added
+    token that swallows the whitespace beside it. Found once per tokenizer.
+
+    ``TokenLengths.mask`` also checks each text: its tokens' lengths must add up to its bytes. A byte
+    the vocabulary lacks is dropped (no unknown token) or becomes one unknown token per character
+    (never fused), so any such error moves the sum the same way and cannot be cancelled out.
+    """
+    entry = _LENGTHS.get(id(tokenizer))
+    if entry is None or entry[0] is not tokenizer:
+        if len(_LENGTHS) >= 4:
+            _LENGTHS.clear()
+        entry = _LENGTHS[id(tokenizer)] = (tokenizer, TokenLengths.of(tokenizer))
+    return entry[1]
+
+
+class TokenLengths:
+    """Byte lengths of a tokenizer's token ids, and what they tell of a span's tokens (``mask``)."""
+
+    def __init__(self, lengths: array, nfc: bool):
+        self.lengths = lengths
+        self.nfc = nfc  # the tokenizer normalizes to NFC: only text already NFC is measured
+
+    @classmethod
+    def of(cls, tokenizer) -> "TokenLengths | None":
+        """The lengths of ``tokenizer``'s ids, or None when they do not give its offsets (see ``token_lengths``)."""
+        backend = _plain_backend(tokenizer)
+        if backend is None:
+            return None
+        try:
+            state = {name: json.loads(part.__getstate__()) if part is not None else None
+                     for name, part in (("normalizer", backend.normalizer), ("pre", backend.pre_tokenizer),
+                                        ("post", backend.post_processor), ("model", backend.model))}
+            added = tokenizer.added_tokens_decoder
+            vocab = backend.get_vocab(with_added_tokens=True)
+        except (AttributeError, TypeError, ValueError):
+            return None
+        norm, post = state["normalizer"], state["post"]
+        if (norm is not None and norm.get("type") != "NFC") or (post is not None and post.get("type") != "TemplateProcessing"):
+            return None
+        model = state["model"]
+        if model.get("type") != "BPE" or not _byte_level_split(state["pre"]):
+            return None
+        if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") or (
+                model.get("unk_token") and model.get("fuse_unk")):
+            return None  # a vocabulary entry longer than its bytes, or one unknown token for runs of any length
+        if any(t.lstrip or t.rstrip for t in added.values()):
+            return None
+        lengths = array("i", bytes(4 * (max(vocab.values(), default=-1) + 1)))
+        for token, index in vocab.items():
+            lengths[index] = len(token)  # a byte-level vocabulary entry: one character per byte
+        for index, token in added.items():
+            lengths[index] = len(token.content.encode("utf-8"))
+        return cls(lengths, norm is not None)
+
+    def mask(self, ids, text: str, span: tuple[int, int]) -> tuple[bytes, int] | None:
+        """(mask, boundary tokens) of ``span`` in ``text`` from ``ids`` alone, as offsets would give them; None
+        when the lengths do not add up to ``text``'s UTF-8 bytes (or ``text`` is not NFC for an NFC tokenizer).
+
+        A token is masked when it starts inside the span; a token crossing either edge counts once
+        (``pieces.tokenize_pieces``' rule). Offsets count characters, and a token that starts or ends
+        inside a character gets that character's start or end; in bytes the same tokens are those
+        starting at or after the span's first byte and before its end byte.
+        """
+        if text.isascii():
+            size, s, e = len(text), span[0], span[1]
+        else:
+            try:
+                size = len(text.encode("utf-8"))
+                s, e = len(text[: span[0]].encode("utf-8")), len(text[: span[1]].encode("utf-8"))
+            except UnicodeEncodeError:  # a lone surrogate
+                return None
+            if self.nfc and not unicodedata.is_normalized("NFC", text):
+                return None
+        lengths = self.lengths
+        starts = list(accumulate((lengths[i] for i in ids), initial=0))
+        if starts[-1] != size:
+            return None
+        first, last = bisect_left(starts, s, 0, len(ids)), bisect_left(starts, e, 0, len(ids))
+        boundary = int(first > 0 and starts[first] > s) + int(last > first and starts[last] > e)
+        return bytes(first) + b"\x01" * (last - first) + bytes(len(ids) - last), boundary
+
+
+def _byte_level_split(pre: dict | None) -> bool:
+    """A ``ByteLevel`` pre-tokenizer adding no prefix space, alone or after ``Split`` and ``Digits`` steps."""
+    if not isinstance(pre, dict):
+        return False
+    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]
+    if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("add_prefix_space") is not False:
+        return False
+    return all(step.get("type") in ("Split", "Digits") for step in steps[:-1])
