@@ -130,3 +130,21 @@ def test_dict_names_and_missing_keys_read_as_jinja_reads_them(tiny_student):
     rendered = renderer.render(messages)
     assert rendered == apply_template(tok, messages, None)
     assert rendered.startswith("user:hi|True|False||\n")
+
+
+def test_remembered_json_keeps_each_object_and_each_format_apart(tiny_student):
+    template = ("{% for m in messages %}{{ m.tool_calls[0].function.arguments | tojson }}"
+                "|{{ m.tool_calls[0].function.arguments | tojson(indent=2) }}\n{% endfor %}")
+    tok = load_tokenizer(tiny_student, chat_template=template)
+    renderer = TemplateRenderer(tok)
+
+    def call(path):
+        return {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "read", "arguments": {"path": path}}}]}
+
+    messages = [call("a"), call("b")]
+    for _ in range(2):
+        assert renderer.render(messages) == apply_template(tok, messages, None)
+    assert renderer.render(messages).startswith('{"path": "a"}|{\n  "path": "a"\n}\n{"path": "b"}')
+    fresh = [call("c")]
+    assert renderer.render(fresh) == apply_template(tok, fresh, None)

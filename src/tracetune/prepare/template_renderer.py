@@ -27,6 +27,8 @@ attribute of that name (``message.role``). Jinja's own lookup tries the
 attribute first and catches the ``AttributeError``: the same result, at about a
 fifth of a segment's render time. Names that ``dict`` does have
 (``message.items``, ``__class__``) go through the sandbox's checks as before.
+Its ``tojson`` filter remembers the JSON of the lists and dicts it has dumped
+(tool schemas, tool-call arguments), which every render would dump again.
 """
 
 from __future__ import annotations
@@ -68,7 +70,35 @@ def _dict_first(compile_, template: str):
         return sandboxed(obj, attribute)
 
     env.getattr = getattr_
+    env.filters = {**env.filters, "tojson": _remembered(env.filters["tojson"])}
     return env.from_string(template)
+
+
+#: Objects ``_remembered`` keeps the JSON of at most, per template.
+REMEMBERED = 4096
+
+
+def _remembered(tojson):
+    """``tojson`` answering again from memory for a list or dict it has seen (the object kept, so its id stays its own).
+
+    Every render of a segment or window dumps the same tool schemas and tool-call arguments again;
+    they are the prepared copies ``TemplateRenderer`` shares between renders, which the sandboxed
+    template cannot change.
+    """
+    seen: dict[tuple, tuple[Any, str]] = {}
+
+    def cached(value, *args, **kwargs):
+        if type(value) not in (dict, list):
+            return tojson(value, *args, **kwargs)
+        key = (id(value), args, tuple(sorted(kwargs.items())))
+        hit = seen.get(key)
+        if hit is None or hit[0] is not value:
+            if len(seen) >= REMEMBERED:
+                seen.clear()
+            hit = seen[key] = (value, tojson(value, *args, **kwargs))
+        return hit[1]
+
+    return cached
 
 
 class TemplateRenderer:
