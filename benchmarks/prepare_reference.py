@@ -1,7 +1,7 @@
 """tracetune prepare against the reference recipe's converter, same sessions, same tokenizer, one run.
 
     python benchmarks/prepare_reference.py --reference TRAIN_SFT_PY --student DIR [--template tool-aware]
-        [--max-length 4096] [--copies N] [--workers 1 2] [TRACES ...]
+        [--max-length 4096] [--copies N] [--workers 1 2] [--rounds N] [TRACES ...]
 
 The reference is ``examples/gemma4-pi-mono-sft/train_sft.py`` of
 github.com/burtenshaw/training-agents, fetched by you and never copied here
@@ -26,6 +26,11 @@ target turns tracetune rendered), seconds (reference: build + filter;
 tracetune: the whole ``prepare`` call, reading, redaction and writing
 included) and peak RSS. The one-pass column is each Episode rendered whole,
 once, every target supervised: the limit no windowing can beat.
+
+``--rounds N`` runs every converter N times, in turn (reference, then each
+tracetune column, then again), and reports the median seconds, with each
+round's: this machine's speed drifts by a third within an hour, which a single
+two-minute reference run cannot tell from a difference between converters.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import argparse
 import importlib.util
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,16 +154,25 @@ def run(args: argparse.Namespace) -> dict:
                 shutil.copyfile(path, corpus / path.name)
         tokenizer = load_student_tokenizer(PrepareConfig(student=args.student, chat_template=args.template))
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        if args.reference:
-            out["reference"] = _child("reference", args, corpus, tmp)
-            print(f"reference: {out['reference']['seconds']:.1f} s", file=sys.stderr)
-        for workers in args.workers:
-            key = f"tracetune_w{workers}"
-            out[key] = _child("tracetune", args, corpus, tmp, workers=workers, long_turns="drop",
-                              one_pass=workers == args.workers[0])
-            print(f"{key}: {out[key]['seconds']:.1f} s", file=sys.stderr)
-        out["tracetune_truncate"] = _child("tracetune", args, corpus, tmp, workers=args.workers[-1], long_turns="truncate")
+        for _ in range(args.rounds):
+            if args.reference:
+                _record(out, "reference", _child("reference", args, corpus, tmp))
+            for workers in args.workers:
+                key = f"tracetune_w{workers}"
+                _record(out, key, _child("tracetune", args, corpus, tmp, workers=workers, long_turns="drop",
+                                         one_pass=workers == args.workers[0] and key not in out))
+            _record(out, "tracetune_truncate", _child("tracetune", args, corpus, tmp, workers=args.workers[-1],
+                                                      long_turns="truncate"))
+    for value in out.values():
+        if isinstance(value, dict):
+            value["seconds"] = statistics.median(value["rounds"])
     return out
+
+
+def _record(out: dict, key: str, got: dict) -> None:
+    """Keep the first round's figures under ``key`` and every round's seconds in its ``rounds``."""
+    out.setdefault(key, {**got, "rounds": []})["rounds"].append(got["seconds"])
+    print(f"{key}: {got['seconds']:.1f} s", file=sys.stderr)
 
 
 def table(result: dict) -> str:
@@ -179,7 +194,11 @@ def table(result: dict) -> str:
     row("tokens forwarded per supervised token", lambda v, k: f"{v['forwarded'] / v['supervised']:.2f}",
         f"{one['one_pass_tokens'] / one['assistant_tokens']:.2f}")
     row("assistant tokens supervised", lambda v, k: f"{100 * v['supervised'] / assistant_total(v, k):.0f}%", "100%")
-    row("seconds (per session)", lambda v, k: f"{v['seconds']:.1f} ({v['seconds'] / n:.2f})", "")
+    rounds = len(one["rounds"])
+    median = "median " if rounds > 1 else ""
+    row(f"{median}seconds (per session)", lambda v, k: f"{v['seconds']:.1f} ({v['seconds'] / n:.2f})", "")
+    if rounds > 1:
+        row("seconds, each round", lambda v, k: " / ".join(f"{s:.1f}" for s in v["rounds"]), "")
     ref = result.get("reference")
     if ref:
         row("per-session speed vs the reference", lambda v, k: f"{ref['seconds'] / v['seconds']:.1f}x", "")
@@ -196,6 +215,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=4096)
     parser.add_argument("--copies", type=int, default=0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=1, help="run every converter this many times, in turn")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", choices=["reference", "tracetune"], help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
