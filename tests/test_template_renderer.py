@@ -134,7 +134,8 @@ def test_dict_names_and_missing_keys_read_as_jinja_reads_them(tiny_student):
 
 def test_remembered_json_keeps_each_object_and_each_format_apart(tiny_student):
     template = ("{% for m in messages %}{{ m.tool_calls[0].function.arguments | tojson }}"
-                "|{{ m.tool_calls[0].function.arguments | tojson(indent=2) }}\n{% endfor %}")
+                "|{{ m.tool_calls[0].function.arguments | tojson(indent=2) }}"
+                "|{{ m.tool_calls[0].function.arguments | tojson(separators=[',', ':']) }}\n{% endfor %}")
     tok = load_tokenizer(tiny_student, chat_template=template)
     renderer = TemplateRenderer(tok)
 
@@ -145,6 +146,6 @@ def test_remembered_json_keeps_each_object_and_each_format_apart(tiny_student):
     messages = [call("a"), call("b")]
     for _ in range(2):
         assert renderer.render(messages) == apply_template(tok, messages, None)
-    assert renderer.render(messages).startswith('{"path": "a"}|{\n  "path": "a"\n}\n{"path": "b"}')
+    assert renderer.render(messages).startswith('{"path": "a"}|{\n  "path": "a"\n}|{"path":"a"}\n{"path": "b"}')
     fresh = [call("c")]
     assert renderer.render(fresh) == apply_template(tok, fresh, None)

@@ -91,7 +91,10 @@ def _remembered(tojson):
         if type(value) not in (dict, list):
             return tojson(value, *args, **kwargs)
         key = (id(value), args, tuple(sorted(kwargs.items())))
-        hit = seen.get(key)
+        try:
+            hit = seen.get(key)
+        except TypeError:  # an option that cannot be a key (a list of separators): dumped every time
+            return tojson(value, *args, **kwargs)
         if hit is None or hit[0] is not value:
             if len(seen) >= REMEMBERED:
                 seen.clear()
