@@ -169,3 +169,13 @@ def test_tokenizers_whose_offsets_lengths_cannot_give_are_refused():
 
     trimming.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=True)
     assert token_lengths(trimming) is None
+
+
+def test_lengths_are_found_again_for_a_tokenizer_that_grew():
+    tok = _trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
+    before = token_lengths(tok)
+    assert token_lengths(tok) is before
+    tok.add_tokens(["<|new|>"])
+    after = token_lengths(tok)
+    new_id = tok.convert_tokens_to_ids("<|new|>")
+    assert after is not before and after.lengths[new_id] == len("<|new|>") and new_id >= len(before.lengths)

@@ -77,33 +77,45 @@ def _plain_backend(tokenizer):
 def splits_before_count(tokenizer) -> bool:
     """Whether ``tokenizer`` gives ``ids(a + b) == ids(a) + ids(b)`` whenever ``a`` ends with ``[...`` and ``b``
     starts with a space and a digit."""
+    parts, added = _description(tokenizer), getattr(tokenizer, "added_tokens_decoder", None)
+    if parts is None or added is None or parts["model"].get("dropout") or not _nfc_or_none(parts["normalizer"]):
+        return False
+    if any("." in t.content for t in added.values()):
+        return False
+    return _known_pre_tokenizer(parts["pre"])
+
+
+def _description(tokenizer) -> dict | None:
+    """The plain backend's normalizer, pre-tokenizer, post-processor and model as their JSON says; None without one."""
     backend = _plain_backend(tokenizer)
     if backend is None:
-        return False
+        return None
     try:
-        pre = json.loads(backend.pre_tokenizer.__getstate__()) if backend.pre_tokenizer is not None else None
-        norm = json.loads(backend.normalizer.__getstate__()) if backend.normalizer is not None else None
-        dropout = getattr(backend.model, "dropout", None)
-        added = [t.content for t in tokenizer.added_tokens_decoder.values()]
+        return {name: json.loads(part.__getstate__()) if part is not None else None
+                for name, part in (("normalizer", backend.normalizer), ("pre", backend.pre_tokenizer),
+                                   ("post", backend.post_processor), ("model", backend.model))}
     except (AttributeError, TypeError, ValueError):
-        return False
-    if dropout or (norm is not None and norm.get("type") != "NFC"):
-        return False
-    if any("." in a for a in added):
-        return False
-    return _known_pre_tokenizer(pre)
+        return None
+
+
+def _nfc_or_none(normalizer: dict | None) -> bool:
+    """No normalizer, or NFC (which changes neither ASCII nor text already NFC)."""
+    return normalizer is None or normalizer.get("type") == "NFC"
+
+
+def _byte_level(step: dict, regex: bool | None = None) -> bool:
+    """A ``ByteLevel`` pre-tokenizer adding no prefix space (using its own regex or not, when ``regex`` says)."""
+    return (step.get("type") == "ByteLevel" and step.get("add_prefix_space") is False
+            and (regex is None or step.get("use_regex") is regex))
 
 
 def _known_pre_tokenizer(pre: dict | None) -> bool:
-    def byte_level(p: dict, regex: bool) -> bool:
-        return p.get("type") == "ByteLevel" and p.get("use_regex") is regex and p.get("add_prefix_space") is False
-
     if not isinstance(pre, dict):
         return False
-    if byte_level(pre, True):
+    if _byte_level(pre, True):
         return True
     steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
-    if not steps or len(steps) != 2 or not byte_level(steps[1], False):
+    if not steps or len(steps) != 2 or not _byte_level(steps[1], False):
         return False
     split = steps[0]
     return (split.get("type") == "Split" and split.get("behavior") == "Isolated" and split.get("invert") is False
@@ -144,8 +156,9 @@ def _cut(text: str) -> int:
     return 0
 
 
-#: ``token_lengths`` per tokenizer (a few: tests load several), the tokenizer kept so its id is not reused.
-_LENGTHS: dict[int, tuple[object, "TokenLengths | None"]] = {}
+#: ``token_lengths`` per tokenizer (a few: tests load several): the tokenizer kept so its id is not reused, and its
+#: size, so tokens added since are noticed.
+_LENGTHS: dict[int, tuple[object, int, "TokenLengths | None"]] = {}
 
 
 def token_lengths(tokenizer) -> "TokenLengths | None":
@@ -154,18 +167,19 @@ def token_lengths(tokenizer) -> "TokenLengths | None":
     True of a byte-level BPE (each character of a vocabulary entry is one byte) whose text nothing
     changes before it is split (no normalizer, or NFC on text already NFC; no prefix space) and whose
     offsets nothing trims afterwards (no post-processor, or ``TemplateProcessing``), with no added
-    token that swallows the whitespace beside it. Found once per tokenizer.
+    token that swallows the whitespace beside it. Found once per tokenizer (again if it grew).
 
     ``TokenLengths.mask`` also checks each text: its tokens' lengths must add up to its bytes. A byte
     the vocabulary lacks is dropped (no unknown token) or becomes one unknown token per character
     (never fused), so any such error moves the sum the same way and cannot be cancelled out.
     """
+    size = len(tokenizer)
     entry = _LENGTHS.get(id(tokenizer))
-    if entry is None or entry[0] is not tokenizer:
+    if entry is None or entry[0] is not tokenizer or entry[1] != size:
         if len(_LENGTHS) >= 4:
             _LENGTHS.clear()
-        entry = _LENGTHS[id(tokenizer)] = (tokenizer, TokenLengths.of(tokenizer))
-    return entry[1]
+        entry = _LENGTHS[id(tokenizer)] = (tokenizer, size, TokenLengths.of(tokenizer))
+    return entry[2]
 
 
 class TokenLengths:
@@ -178,28 +192,20 @@ class TokenLengths:
     @classmethod
     def of(cls, tokenizer) -> "TokenLengths | None":
         """The lengths of ``tokenizer``'s ids, or None when they do not give its offsets (see ``token_lengths``)."""
-        backend = _plain_backend(tokenizer)
-        if backend is None:
+        parts, added = _description(tokenizer), getattr(tokenizer, "added_tokens_decoder", None)
+        if parts is None or added is None:
             return None
-        try:
-            state = {name: json.loads(part.__getstate__()) if part is not None else None
-                     for name, part in (("normalizer", backend.normalizer), ("pre", backend.pre_tokenizer),
-                                        ("post", backend.post_processor), ("model", backend.model))}
-            added = tokenizer.added_tokens_decoder
-            vocab = backend.get_vocab(with_added_tokens=True)
-        except (AttributeError, TypeError, ValueError):
+        norm, post, model = parts["normalizer"], parts["post"], parts["model"]
+        if not _nfc_or_none(norm) or (post is not None and post.get("type") != "TemplateProcessing"):
             return None
-        norm, post = state["normalizer"], state["post"]
-        if (norm is not None and norm.get("type") != "NFC") or (post is not None and post.get("type") != "TemplateProcessing"):
-            return None
-        model = state["model"]
-        if model.get("type") != "BPE" or not _byte_level_split(state["pre"]):
+        if model.get("type") != "BPE" or not _byte_level_split(parts["pre"]):
             return None
         if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") or (
                 model.get("unk_token") and model.get("fuse_unk")):
             return None  # a vocabulary entry longer than its bytes, or one unknown token for runs of any length
         if any(t.lstrip or t.rstrip for t in added.values()):
             return None
+        vocab = tokenizer.backend_tokenizer.get_vocab(with_added_tokens=True)
         lengths = array("i", bytes(4 * (max(vocab.values(), default=-1) + 1)))
         for token, index in vocab.items():
             lengths[index] = len(token)  # a byte-level vocabulary entry: one character per byte
@@ -240,6 +246,6 @@ def _byte_level_split(pre: dict | None) -> bool:
     if not isinstance(pre, dict):
         return False
     steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]
-    if not steps or steps[-1].get("type") != "ByteLevel" or steps[-1].get("add_prefix_space") is not False:
+    if not steps or not _byte_level(steps[-1]):
         return False
     return all(step.get("type") in ("Split", "Digits") for step in steps[:-1])
