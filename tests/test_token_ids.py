@@ -171,6 +171,24 @@ def test_tokenizers_whose_offsets_lengths_cannot_give_are_refused():
     assert token_lengths(trimming) is None
 
 
+def test_model_settings_that_break_either_shortcut_are_refused():
+    """Read from the model's attributes, not its JSON: dropout, a subword prefix or a fused unknown token."""
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    plain = _trained(byte_level)
+    assert splits_before_count(plain) and token_lengths(plain) is not None
+    dropout = _trained(byte_level)
+    dropout.backend_tokenizer.model.dropout = 0.1
+    assert not splits_before_count(dropout)  # lengths still hold: they are read off the ids drawn
+    for setting, value in (("continuing_subword_prefix", "##"), ("end_of_word_suffix", "</w>")):
+        changed = _trained(byte_level)
+        setattr(changed.backend_tokenizer.model, setting, value)
+        assert token_lengths(changed) is None, setting
+    fused = _trained(byte_level)
+    fused.backend_tokenizer.model.unk_token = "<unk>"
+    fused.backend_tokenizer.model.fuse_unk = True
+    assert token_lengths(fused) is None
+
+
 def test_lengths_are_found_again_for_a_tokenizer_that_grew():
     tok = _trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     before = token_lengths(tok)

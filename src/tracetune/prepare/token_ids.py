@@ -86,16 +86,25 @@ def splits_before_count(tokenizer) -> bool:
 
 
 def _description(tokenizer) -> dict | None:
-    """The plain backend's normalizer, pre-tokenizer, post-processor and model as their JSON says; None without one."""
+    """The plain backend's normalizer, pre-tokenizer and post-processor as their JSON says, and its model's type and
+    settings; None without one."""
     backend = _plain_backend(tokenizer)
     if backend is None:
         return None
     try:
-        return {name: json.loads(part.__getstate__()) if part is not None else None
-                for name, part in (("normalizer", backend.normalizer), ("pre", backend.pre_tokenizer),
-                                   ("post", backend.post_processor), ("model", backend.model))}
+        parts = {name: json.loads(part.__getstate__()) if part is not None else None
+                 for name, part in (("normalizer", backend.normalizer), ("pre", backend.pre_tokenizer),
+                                    ("post", backend.post_processor))}
     except (AttributeError, TypeError, ValueError):
         return None
+    model = backend.model
+    parts["model"] = {"type": type(model).__name__, **{name: getattr(model, name, None) for name in _MODEL_SETTINGS}}
+    return parts
+
+
+#: The model settings the checks read, taken from its attributes: its JSON would copy the whole vocabulary
+#: (about 20 ms for 49k tokens, once per Episode).
+_MODEL_SETTINGS = ("dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk")
 
 
 def _nfc_or_none(normalizer: dict | None) -> bool:
