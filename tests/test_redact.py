@@ -517,6 +517,48 @@ def test_patterns_with_a_lead_find_what_a_scan_of_every_position_finds():
     assert [v for _, _, _, v in PatternSet(CONTEXT_PATTERNS).find(odd, None)] == ["\u017fecretPA\u017f\u017f99"]
 
 
+def test_words_are_found_where_each_starts_overlapping_ones_too():
+    import pickle
+
+    from tracetune.prepare.redact_match import Words
+
+    words = Words(["key", "api_key", "ke", "é-x"])
+    assert words.starts("éé-x api_key keyé") == {"é-x": [1], "api_key": [5], "ke": [9, 13], "key": [9, 13]}
+    assert words.starts("") == {} and Words([]).starts("key") == {}
+    again = pickle.loads(pickle.dumps(words))  # the automaton is built again where it is used
+    assert again.starts("a key") == {"ke": [2], "key": [2]}
+
+
+def test_a_pattern_set_finds_what_every_pattern_scanning_everywhere_finds():
+    """``PatternSet.find`` skips patterns whose hints are absent and tries the others near them: same secrets."""
+    from dataclasses import replace
+
+    from hypothesis import example, given, settings
+    from hypothesis import strategies as st
+
+    from tracetune.prepare.redact_match import PatternSet, aligned_lower
+    from tracetune.prepare.redact_patterns import CONTEXT_PATTERNS, TYPED_PATTERNS
+
+    parts = st.sampled_from(["ghp_", "AbC123xYz789QrStUvWx0123456789abcdEFGH", "sk-ant-", "api03-", "AKIA", "IOSFODNN7EXAMPLE",
+                             "xoxb-", "1234567890-", "password", "=", " ", '"', "Bearer ", "token: ", "hf_", "é", "ſ", "\n",
+                             "private_key", "-----BEGIN ", "PRIVATE KEY-----", "https://", "bob:", "@host", "glpat-", "Key"])
+    found: list = []
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(parts, max_size=20).map("".join))
+    @example('token: "ghp_AbC123xYz789QrStUvWx0123456789abcdEFGH" password=AbC123xYz789QrStUvWx0123456789abcdEFGH')
+    def same(text):
+        aligned = aligned_lower(text, text.lower())
+        for patterns in (TYPED_PATTERNS, CONTEXT_PATTERNS):
+            got = [(p.kind, a, b) for p, a, b, _ in PatternSet(patterns).find(text, aligned)]
+            everywhere = [(p.kind, a, b) for p in patterns for a, b, _ in replace(p, lead=None).spans(text, None)]
+            assert got == everywhere
+            found.extend(got)
+
+    same()
+    assert found
+
+
 def test_gates_made_of_words_find_the_same_lines_with_str_find():
     """Gates that are alternations of words are looked for with ``str.find`` on the lowered text: same lines, non-ASCII too."""
     from hypothesis import example, given, settings

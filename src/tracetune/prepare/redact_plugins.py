@@ -30,7 +30,7 @@ import re
 from functools import lru_cache
 from typing import Iterator
 
-from tracetune.prepare.redact_match import caseless, occurrences
+from tracetune.prepare.redact_match import Words, caseless
 from tracetune.prepare.redact_patterns import plausible_value, strong_value
 
 Found = tuple[int, int, str, str]  # start, end, kind, value
@@ -79,8 +79,15 @@ def _literals(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     return tuple(words)
 
 
-#: Gates that are alternations of words: their lines are found with ``str.find`` on the lowered text.
+#: Gates that are alternations of words: their lines are found from where those words start in the lowered text.
 _LITERALS = {p: w for p in _LINE_GATES if (w := _literals(p)) is not None}
+_GATE_WORDS = Words(sorted({w for words in _LITERALS.values() for w in words}))
+
+
+@lru_cache(maxsize=2)
+def _gate_starts(aligned: str) -> dict[str, list[int]]:
+    """Where every gate word starts in ``aligned``, found once for all the gates that read the same text."""
+    return _GATE_WORDS.starts(aligned)
 
 
 _SAME_KIND = {  # detect-secrets types that tracetune's own patterns also name
@@ -180,15 +187,16 @@ def token_plugin_hits(text: str, aligned: str | None = None) -> Iterator[Found]:
 def _lines_with(text: str, pattern: re.Pattern[str], aligned: str | None = None) -> Iterator[tuple[int, str]]:
     """(offset, line) of each line of ``text`` that ``pattern`` matches.
 
-    A case-blind alternation of words (``_LITERALS``) is looked for word by word with ``str.find``
-    in ``aligned`` (``text.lower()`` where it keeps every position); no match holds a newline,
+    A case-blind alternation of words (``_LITERALS``) is looked for in ``aligned`` (``text.lower()``
+    where it keeps every position), all gates' words in one pass (``_gate_starts``); no match holds a newline,
     so the lines are the same. Another case-blind pattern made of lower-case literals
     (``_CASELESS``) runs without the flag on ``aligned`` when the text is ASCII: the same
     positions, several times faster.
     """
     words = _LITERALS.get(pattern) if aligned is not None else None
     if words is not None:
-        starts = sorted(at for word in words for at in occurrences(aligned, word))
+        found = _gate_starts(aligned)
+        starts = sorted(at for word in words for at in found.get(word, ()))
     else:
         caseless = _CASELESS.get(pattern) if aligned is not None and text.isascii() else None
         starts = (m.start() for m in (caseless.finditer(aligned) if caseless is not None else pattern.finditer(text)))
