@@ -81,6 +81,7 @@ class RenderedEpisode:
         self.renderer = renderer
         self._made: dict[str, Piece] = {}  # text -> the piece made for a window, shared by the windows that repeat it
         self._head_ids = HeadIds(renderer.tokenizer)  # ids of fresh pieces, the repeated task tokenized once
+        self._last = None  # ((window, index, targets), what _gather found for them)
 
     @classmethod
     def build(cls, tokenizer, system: list[dict[str, Any]], messages: Messages, tools, targets: Sequence[int]):
@@ -181,7 +182,19 @@ class RenderedEpisode:
 
     def _gather(self, tokenizer, window: list[dict[str, Any]], index: list[int], targets: list[int]):
         """(pieces, their segment numbers, targets as Conversation indices, whether the window needs its own render
-        check) for ``window``; None when it is not whole segments or a piece cannot be made."""
+        check) for ``window``; None when it is not whole segments or a piece cannot be made.
+
+        The last window's answer is kept: ``Windows.emit`` asks ``tokens`` and then ``outcome`` of the same window,
+        and a window's fresh pieces cost renders.
+        """
+        key = (window, index, targets)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        got = self._gather_new(tokenizer, window, index, targets)
+        self._last = ((list(window), list(index), list(targets)), got)
+        return got
+
+    def _gather_new(self, tokenizer, window: list[dict[str, Any]], index: list[int], targets: list[int]):
         n_sys = len(self.system)
         body = index[n_sys:]
         lead = next((i for i, k in enumerate(body) if k >= 0), len(body))
