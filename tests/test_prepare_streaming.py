@@ -157,6 +157,30 @@ def test_one_worker_and_two_write_identical_datasets(tmp_path, tiny_student, mon
     assert not (tmp_path / "one" / ".spill").exists()
 
 
+@pytest.mark.parametrize("tasks", [3, workers.EARLY + 7])
+def test_tasks_drawn_while_the_processes_start_come_back_in_order(tasks, tiny_student):
+    """``run`` draws tasks before the processes are up (up to ``EARLY``), then submits them: same results, same order."""
+    from tracetune.engines.tokenizer import load_tokenizer
+
+    config = PrepareConfig(student=str(tiny_student))
+    tokenizer = load_tokenizer(str(tiny_student))
+    texts = [[f"line {n} api_key = 'AbC123xYz{n:04d}Q9'", f"nothing {n}", f"mail me at jane.doe{n}@acme-mail.com"]
+             for n in range(tasks)]
+    with workers.Workers(1, tokenizer, config) as here:
+        expected = list(here.run(workers.detect, enumerate(texts)))
+    drawn = []
+
+    def items():
+        for n, part in enumerate(texts):
+            drawn.append(n)
+            yield n, part
+
+    with workers.Workers(2, tokenizer, config) as pool:
+        got = list(pool.run(workers.detect, items()))
+    assert got == expected and [n for n, _ in got] == list(range(tasks)) == drawn
+    assert all(found[0] and found[2] and not found[1] for _, found in got)  # the key and the address, per text
+
+
 def _copied_fixtures(tmp_path: Path) -> Path:
     traces = tmp_path / "traces"
     traces.mkdir()

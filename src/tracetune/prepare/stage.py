@@ -25,7 +25,7 @@ from tracetune.conversation.types import Session
 from tracetune.errors import TracetuneError
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.conversations import ConversationCounts
-from tracetune.prepare.dataset import Rows, commit_dir, save_dataset, staging_dir, write_json
+from tracetune.prepare.dataset import Rows, commit_dir, import_datasets_in_background, save_dataset, staging_dir, write_json
 from tracetune.prepare.template_audit import TemplateAudit, audit_template, enforce
 from tracetune.prepare.stats import PrepareStats
 from tracetune.prepare.summary import PrepareSummary
@@ -113,6 +113,8 @@ def prepare(
         spill = tmp / ".spill"
         spill.mkdir()
         with Workers(worth_starting(workers, files.paths), tokenizer, config) as pool:
+            if pool.count > 1:
+                import_datasets_in_background()
             learn_pass(files, fmt, read_options, redactor, pool, spill, progress)
             if not files.sessions:
                 raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")

@@ -18,12 +18,17 @@ a worker then starts in milliseconds instead of importing transformers again
 the calling script is imported again in each worker, and each runs with
 ``TOKENIZERS_PARALLELISM=false`` so N workers use N cores, not N times all of
 them.
+
+The processes are started by a thread, so the caller goes on reading while the
+forkserver imports (most of a second, on one core); ``run`` draws up to
+``EARLY`` tasks in that time and submits them once the processes are up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +48,9 @@ PRELOAD = ("tracetune.prepare.workers", "tracetune.prepare.windows", "tracetune.
 
 #: Characters of text per detection task (a big file is spread over the workers).
 DETECT_CHUNK = 400_000
+#: Tasks drawn ahead (read, not yet submitted) while the worker processes start: at most this many, 24 detection
+#: chunks being under 10 M characters.
+EARLY = 24
 #: Below this many bytes of traces, worker processes cost more to start (seconds each) than they save.
 MIN_PARALLEL_BYTES = 1_000_000
 
@@ -131,6 +139,16 @@ class Workers:
             self.state_file = _state_file(tokenizer, config)
             self.executor = ProcessPoolExecutor(self.count, mp_context=_context(tokenizer), initializer=_init,
                                                 initargs=(self.state_file,))
+            self._starter = threading.Thread(target=self._start, name="tracetune-workers-start", daemon=True)
+            self._starter.start()
+
+    def _start(self) -> None:
+        """Start the processes (each task submitted starts one more, up to ``count``) off the calling thread."""
+        try:
+            for _ in range(self.count):
+                self.executor.submit(os.getpid)
+        except Exception:  # a pool broken already: the first task run reports it
+            pass
 
     def run(self, fn: Callable[[WorkerState, Any], Any], tagged: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
         """(tag, fn(state, item)) for each (tag, item), in order; items are drawn only as room frees up."""
@@ -140,18 +158,35 @@ class Workers:
             return
         ahead = 2 * self.count
         pending: deque = deque()
+        early: deque = deque()  # items drawn while the processes start (the forkserver imports for about a second)
         for tag, item in tagged:
-            pending.append((tag, self.executor.submit(_call, fn, item)))
-            if len(pending) >= ahead:
-                tag_done, future = pending.popleft()
-                yield tag_done, _result(future)
+            early.append((tag, item))
+            if self._starter.is_alive() and len(early) < EARLY:
+                continue
+            while early:
+                tag_early, item_early = early.popleft()
+                pending.append((tag_early, self._submit(fn, item_early)))
+                if len(pending) >= ahead:
+                    tag_done, future = pending.popleft()
+                    yield tag_done, _result(future)
+        for tag, item in early:
+            pending.append((tag, self._submit(fn, item)))
         while pending:
             tag_done, future = pending.popleft()
             yield tag_done, _result(future)
 
+    def _submit(self, fn: Callable[[WorkerState, Any], Any], item: Any):
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self.executor.submit(_call, fn, item)
+        except BrokenProcessPool:  # a process died while starting: the same report as a task's
+            return _broken()
+
     def close(self) -> None:
         """Shut the worker processes down, dropping tasks not yet started; no-op without workers."""
         if self.executor is not None:
+            self._starter.join()
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
         if self.state_file is not None:
@@ -171,8 +206,12 @@ def _result(future) -> Any:
     try:
         return future.result()
     except BrokenProcessPool:
-        raise TracetuneError("a prepare worker process died (its error, if any, is printed above)",
-                             hint=MAIN_GUARD_HINT + "; if it was killed, free memory or lower workers") from None
+        return _broken()
+
+
+def _broken():
+    raise TracetuneError("a prepare worker process died (its error, if any, is printed above)",
+                         hint=MAIN_GUARD_HINT + "; if it was killed, free memory or lower workers") from None
 
 
 def worth_starting(count: int, paths: Iterable[Path]) -> int:
