@@ -41,7 +41,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from tracetune.prepare.render import RenderedExample, RenderOutcome, tokenize_spans
+from tracetune.prepare.render import RenderedExample, RenderOutcome, apply_template, tokenize_spans
 from tracetune.prepare.template_renderer import TemplateRenderer
 from tracetune.prepare.token_ids import HeadIds, token_ids, token_lengths
 
@@ -93,27 +93,21 @@ class RenderedEpisode:
         target_set = set(targets)
         cuts = sorted({0} | {i for i, m in enumerate(messages) if m["role"] in ("user", "assistant")}
                       | {t + 1 for t in targets if t + 1 < len(messages)})
-        texts, prompts = [], {}
         renderer = TemplateRenderer(tokenizer)
         try:
-            whole = renderer.agrees(system + messages, tools)
-            for a, b in zip(cuts, cuts[1:] + [len(messages)]):
-                context = system + messages[max(0, a - CONTEXT) : a]
-                before = _render(renderer, context)
-                after = renderer.render(context + messages[a:b])
-                if not after.startswith(before):
-                    return None
-                texts.append(after[len(before) :])
-                if a in target_set:
-                    if not context:
-                        return None
-                    check = renderer.agrees if not prompts else renderer.render  # the first prompt both ways
-                    prompt = check(context, None, generation=True)
-                    if not prompt.startswith(before):
-                        return None
-                    prompts[a] = prompt[len(before) :]
+            whole = apply_template(tokenizer, system + messages, tools)
+            fast = renderer.fast
+            cut = _cut_texts(renderer, system, messages, cuts, target_set)
+            if fast and (cut is None or not whole.endswith("".join(cut[0]))):
+                if renderer.fast:
+                    renderer.agrees(system + messages, tools)  # turns the fast path off if it renders otherwise
+                if not renderer.fast:  # texts cut (partly) from fast renders: cut again from official ones
+                    cut = _cut_texts(renderer, system, messages, cuts, target_set)
         except Exception:  # a template that refuses a piece on its own: the prefix-diff method decides
             return None
+        if cut is None:
+            return None
+        texts, prompts = cut
         joined = "".join(texts)
         if not whole.endswith(joined):
             return None
@@ -282,6 +276,28 @@ class RenderedEpisode:
         return outcome
 
 
+def _cut_texts(renderer: TemplateRenderer, system: list, messages: list, cuts: list[int], targets: set[int]):
+    """(each segment's text, each target's generation prompt) rendered after their ``CONTEXT`` previous messages;
+    None when a render does not extend its context's."""
+    texts, prompts = [], {}
+    for a, b in zip(cuts, cuts[1:] + [len(messages)]):
+        context = system + messages[max(0, a - CONTEXT) : a]
+        before = _render(renderer, context)
+        after = renderer.render(context + messages[a:b])
+        if not after.startswith(before):
+            return None
+        texts.append(after[len(before) :])
+        if a in targets:
+            if not context:
+                return None
+            check = renderer.agrees if not prompts else renderer.render  # the first prompt both ways
+            prompt = check(context, None, generation=True)
+            if not prompt.startswith(before):
+                return None
+            prompts[a] = prompt[len(before) :]
+    return texts, prompts
+
+
 def _render(renderer: TemplateRenderer, messages: list[dict[str, Any]]) -> str:
     """The render of ``messages`` without tools; an empty list renders as nothing."""
     return renderer.render(messages) if messages else ""
@@ -335,5 +351,5 @@ def starts_with_added_token(added: dict, piece: Piece) -> bool:
 def _joins_alike(tokenizer, pieces: list[Piece]) -> bool:
     """The head and the first segments tokenized together give their pieces' ids end to end."""
     sample = pieces[:4]
-    joined = tokenizer("".join(p.text for p in sample), add_special_tokens=False, verbose=False)["input_ids"]
+    joined = token_ids(tokenizer, ["".join(p.text for p in sample)])[0]
     return list(joined) == [i for p in sample for i in p.ids]

@@ -14,11 +14,14 @@ objects to every render. The sandbox transformers renders in cannot change
 them, so sharing is safe. The template, its compilation and the variables it
 sees (the tokenizer's special tokens) are those ``apply_chat_template`` uses.
 
-Trust rests on comparison, not on reading transformers: ``agrees`` renders a
-conversation both ways and the caller (``pieces.RenderedEpisode.build``) checks
-every Episode's whole rendering and one generation prompt before using this
-path; a transformers version whose helpers moved or changed makes ``fast``
-false, and every render goes through ``apply_chat_template`` as before.
+Trust rests on comparison, not on reading transformers. The caller
+(``pieces.RenderedEpisode.build``) renders every Episode whole the official
+way, and its segments, rendered here, must end it exactly: each segment is
+checked against ``apply_chat_template``'s own text. ``agrees`` renders one
+generation prompt both ways, and the whole Episode both ways when the
+segments do not fit; a transformers version whose helpers moved or changed
+makes ``fast`` false there, and every render goes through
+``apply_chat_template`` as before.
 
 The template is compiled a second time, in an overlay of transformers' own
 sandboxed environment (same filters, globals and extensions) whose attribute
