@@ -272,3 +272,13 @@ def test_workers_from_a_script_without_the_main_guard_fail_fast_and_say_why(tmp_
     assert done.returncode != 0
     assert "a prepare worker process died" in done.stderr
     assert 'if __name__ == "__main__"' in done.stderr
+
+
+def test_a_rows_messages_json_is_json_dumps_of_the_list():
+    """Rows' ``messages`` column joins each message's JSON, dumped once per Episode: the same text as one dump."""
+    shared = {"role": "tool", "content": "é \"quoted\" \\ \n", "tool_call_id": "c1", "extra": [1, 2.5, None, True]}
+    windows = [[{"role": "user", "content": "task"}, shared], [shared, {"role": "assistant", "content": None}], [], [shared]]
+    dumped: dict = {}
+    for window in windows:
+        assert workers._json_list(window, dumped) == json.dumps(window, ensure_ascii=False)
+    assert len(dumped) == 3

@@ -320,14 +320,26 @@ def render_episode(state: WorkerState, task: EpisodeTask) -> EpisodeOutput:
                       for c in conv.messages[t].get("tool_calls") or []]
     out.episode_id = episode.id
     out.tools_json = json.dumps(list(conv.tools), ensure_ascii=False)
+    dumped: dict[int, tuple[dict, str]] = {}  # id(message) -> (message, its JSON): windows repeat messages
     for ex in result.examples:
         r = ex.rendered
         out.rows.append((bytes(memoryview(_int32(r.ids))), bytes(r.mask), ex.window, r.num_tokens, r.num_supervised,
-                         json.dumps(list(ex.messages), ensure_ascii=False)))
+                         _json_list(ex.messages, dumped)))
     record = episode_to_wire(converted, task.tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
     record["tracetune"].update({"session_id": session.id, "family_id": task.family, "agent": session.agent})
     out.record = json.dumps(record, ensure_ascii=False)
     return out
+
+
+def _json_list(items, dumped: dict[int, tuple[Any, str]]) -> str:
+    """``json.dumps(list(items), ensure_ascii=False)``, each item dumped once per ``dumped`` (kept alive there)."""
+    parts = []
+    for item in items:
+        entry = dumped.get(id(item))
+        if entry is None or entry[0] is not item:
+            entry = dumped[id(item)] = (item, json.dumps(item, ensure_ascii=False))
+        parts.append(entry[1])
+    return "[" + ", ".join(parts) + "]"
 
 
 def _int32(ids) -> Any:
