@@ -63,3 +63,22 @@ def test_an_export_reads_back_as_the_same_sessions(tmp_path):
         assert [[m.content for m in e.messages] for e in after.episodes] == \
                [[m.content for m in e.messages] for e in before.episodes]
         assert after.warnings == ()
+
+
+def test_a_tool_result_whose_call_id_is_not_text_is_a_bad_field_not_a_crash(tmp_path):
+    """An integer id is written out as call ids are; a list (found by the fuzz test) skips the record with a warning."""
+    import json
+
+    call = {"id": 7, "type": "function", "function": {"name": "read", "arguments": "{}"}}
+    good = [{"role": "user", "content": "read it"}, {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": 7, "content": "x"}, {"role": "assistant", "content": "done"}]
+    bad = [{"role": "user", "content": "where?"}, {"role": "tool", "tool_call_id": [1, "a"], "content": "orphan"},
+           {"role": "assistant", "content": "none"}]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("\n".join(json.dumps({"messages": m}) for m in (good, bad)) + "\n", encoding="utf-8")
+    sessions = messages.read(path)
+    assert [s.id for s in sessions] == ["ids:1"]
+    tool = sessions[0].episodes[0].messages[2]
+    assert tool.tool_call_id == "7" == sessions[0].episodes[0].messages[1].tool_calls[0].id
+    warnings = [(w.kind, w.line) for s in sessions for w in s.warnings]
+    assert warnings == [("bad_field", 2)]

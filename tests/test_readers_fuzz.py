@@ -2,13 +2,14 @@
 
 Mutations of the hand-written fixtures (and the real shared traces, when present): garble or
 truncate a line, replace a value anywhere inside a line with one of the wrong type, duplicate
-or swap lines. Invariants:
+or swap lines (structural changes, like a new ``uuid`` or ``parentUuid``). Invariants:
 
 - ``read`` returns Sessions (no exception), and every warning names the file and a known kind;
 - every line that is not valid JSON has a warning on that line;
 - no Episode holds a tool result without its call (orphans are dropped *and* warned);
-- when a corruption makes the reader keep fewer assistant turns, tool calls or tool results than
-  it kept from the intact file, the reading says so: a warning, or a line counted as ignored.
+- when a corruption that is not structural makes the reader keep fewer assistant turns, tool calls
+  or tool results than it kept from the intact file, the reading says so: a warning, or a line
+  counted as ignored.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def _bases():
 
 
 BASES = _bases()
+#: Keys that link a Claude Code entry into its tree: a new value re-parents entries (a structural change, like a
+#: swap): a tool call can end up last on its branch, where no result is expected (the agent may have been stopped).
+TREE_LINKS = {"uuid", "parentUuid"}
 JUNK = st.sampled_from([None, 7, -1.5, True, "", "x", [], [1, "a"], {}, {"type": "text"}])
 
 
@@ -90,8 +94,10 @@ def mutated(draw):
                 continue
             paths = _paths(obj)
             if paths:
-                _set(obj, draw(st.sampled_from(paths)), draw(JUNK))
+                where = draw(st.sampled_from(paths))
+                _set(obj, where, draw(JUNK))
                 lines[i] = json.dumps(obj)
+                structural = structural or where[-1] in TREE_LINKS
     return reader, name, lines, structural
 
 

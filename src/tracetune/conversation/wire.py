@@ -192,8 +192,8 @@ def message_from_wire(raw: dict[str, Any]) -> Message:
         content=text,
         tool_calls=tuple(calls),
         reasoning=raw.get("reasoning_content") or raw.get("reasoning") or None,
-        tool_call_id=raw.get("tool_call_id") if role == "tool" else None,
-        name=raw.get("name") if role == "tool" else None,
+        tool_call_id=_text_field(raw, "tool_call_id") if role == "tool" else None,
+        name=_text_field(raw, "name") if role == "tool" else None,
         is_error=bool(meta.get("is_error", False)),
         trainable=bool(meta.get("trainable", True)) if is_assistant else False,
         untrainable_reason=meta.get("untrainable_reason") if is_assistant else None,
@@ -203,6 +203,16 @@ def message_from_wire(raw: dict[str, Any]) -> Message:
         images=int(meta.get("images", images)),
         entry_id=meta.get("entry_id"),
     )
+
+
+def _text_field(raw: dict[str, Any], key: str) -> str | None:
+    """``raw[key]`` as text: a string, an integer written out (as call ids are), or None; ``WireError`` otherwise."""
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise WireError(f"a tool result's {key} must be a string, got {type(value).__name__}")
 
 
 def episode_from_wire(record: dict[str, Any], default_id: str = "record") -> tuple[Episode, tuple[ToolSpec, ...], str | None]:
