@@ -74,20 +74,21 @@ class SecretPattern:
         """``regex`` without its case-blind flag, for lowered ASCII text (``caseless``); None when it has none."""
         return caseless(self.regex)
 
-    def spans(self, text: str, aligned: str | None = None, found: list[int] | None = None):
+    def spans(self, text: str, aligned: str | None = None, at: dict[str, list[int]] | None = None):
         """(start, end, value) of each secret this pattern finds in ``text`` (hints are ``PatternSet``'s to check).
 
         ``aligned``: ``text.lower()`` where it keeps every position (``aligned_lower``). There a
         case-blind pattern runs without its flag on ASCII text (``fast_regex``), and a pattern with
         a ``lead`` is tried only where a match can start (``anchored``); spans are the same, values
-        are read from ``text``. ``found``: where its hints start in ``aligned``, ascending, when known.
+        are read from ``text``. ``at``: where each word starts in ``aligned`` (``Words.starts``), when known.
         """
         has_group = "s" in self.regex.groupindex
         fast = self.fast_regex if aligned is not None and text.isascii() else None
         regex, subject = (fast, aligned) if fast is not None else (self.regex, text)
         if self.lead is not None and aligned is not None:
-            if found is None:
-                found = sorted(i for h in self.hints for i in occurrences(aligned, h))
+            if at is None:
+                at = {h: list(occurrences(aligned, h)) for h in self.hints}
+            found = sorted(i for h in self.hints for i in at.get(h, ()))
             matches = anchored(regex, subject, _starts(text, found, self.lead))
         else:
             matches = regex.finditer(subject)
@@ -116,12 +117,9 @@ class PatternSet:
         """(pattern, start, end, value) of each secret the patterns find in ``text`` (``aligned``: ``aligned_lower``)."""
         at = None if aligned is None else self.hints.starts(aligned)
         for pattern in self.patterns:
-            found = None
-            if at is not None and pattern.hints:
-                if at.keys().isdisjoint(pattern.hints):
-                    continue
-                found = sorted(i for h in pattern.hints for i in at.get(h, ()))
-            for start, end, value in pattern.spans(text, aligned, found):
+            if at is not None and pattern.hints and at.keys().isdisjoint(pattern.hints):
+                continue
+            for start, end, value in pattern.spans(text, aligned, at):
                 yield pattern, start, end, value
 
 
@@ -149,12 +147,6 @@ class Words:
         for index, start, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
             out.setdefault(words[index], []).append(start)
         return out
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.words)
-
-    def __len__(self) -> int:
-        return len(self.words)
 
     def __getstate__(self) -> dict:
         return {"words": self.words, "_automaton": None}  # the automaton does not pickle: built again on use
