@@ -87,7 +87,7 @@ def test_whole_episode_from_pieces_equals_one_prefix_diff_render(tiny_tokenizer)
 
 def _tokenizers(tiny_student):
     out = {"tiny": load_tokenizer(tiny_student)}
-    for name in ("qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation"):
+    for name in ("qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation", "role_prompt"):
         tok = load_tokenizer(tiny_student, chat_template=(TEMPLATES / f"{name}.jinja").read_text())
         if name == "gemma_style":
             tok.add_special_tokens({"bos_token": "<bos>", "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
@@ -132,7 +132,8 @@ def episodes(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=episodes(), name=st.sampled_from(["tiny", "qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation"]),
+@given(case=episodes(), name=st.sampled_from(["tiny", "qwen2_style", "gemma_style", "reasoning_dropping", "chatml_generation",
+                                              "role_prompt"]),
        tools=st.booleans())
 def test_generated_episodes_render_once_like_the_prefix_diff(tokenizers, case, name, tools):
     system, messages, targets = case
@@ -169,6 +170,28 @@ def test_template_that_drops_old_reasoning_is_not_rendered_from_pieces(tokenizer
                 {"role": "assistant", "content": "two", "reasoning_content": "second thought"}]
     assert RenderedEpisode.build(tokenizers["reasoning_dropping"], [], messages, None, [1, 3]) is None
     assert RenderedEpisode.build(tokenizers["tiny"], [], messages, None, [1, 3]) is not None
+
+
+def test_a_prompt_that_depends_on_the_role_before_it_is_found_per_role(tokenizers):
+    """Segments render without context here, but the prompt after a user message holds ``<answer>`` and after a
+    tool result does not: each target is supervised from where its own prompt ends, as in the prefix diff."""
+    tok = tokenizers["role_prompt"]
+    messages = [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": "a", "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "read", "arguments": {"x": "y"}}}]},
+                {"role": "tool", "tool_call_id": "c1", "name": "read", "content": "out"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "more"},
+                {"role": "assistant", "content": "c"}]
+    system = [{"role": "system", "content": "sys"}]
+    rendered = RenderedEpisode.build(tok, system, messages, None, [1, 3, 5])
+    assert rendered is not None and rendered.context == 0
+    window, index, local = system + messages, [-1] + list(range(len(messages))), [2, 4, 6]
+    fast, exact = rendered.outcome(tok, window, index, local), render_conversation(tok, window, None, local)
+    assert [(e.ids, e.mask, e.turns) for e in fast.examples] == [(e.ids, e.mask, e.turns) for e in exact.examples]
+    text = exact.examples[0].text
+    assert [text[a:b] for a, b in exact.examples[0].spans] == ["a\n<tool_call>\n{\"name\": \"read\", \"arguments\": {\"x\": \"y\"}}\n</tool_call><|im_end|>",
+                                                               "<answer>b<|im_end|>", "c<|im_end|>"]
 
 
 def _window_choices(tokenizer, conv, config):
