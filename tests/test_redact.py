@@ -601,7 +601,8 @@ def test_personal_data_tried_only_where_it_can_start_finds_what_a_full_scan_find
     parts = st.sampled_from(["4111", "1111", "4111 1111 1111 1111", "378282246310005", "3782-822463-10005", "81.2.69.160",
                              "1.2.3.4", "+44 20 7946 0958", "(415) 555-2671", "415-555-2671", "+14155552671", "12", "7",
                              ".", "-", " ", "+", "(", ")", "x", "=", "/", "*", "\n", "é", "v", "0", "2001:db8::1", "::",
-                             ":", "fe80", "a", "db8", "2606:4700:4700::1111", "1:2:3:4:5:6:7:8", "555", "-2671"])
+                             ":", "fe80", "a", "db8", "2606:4700:4700::1111", "1:2:3:4:5:6:7:8", "555", "-2671",
+                             "2a00:1450:4009:81f::200e", "abcdef:", "12345:", "g"])
     hits: list = []
 
     @settings(max_examples=500, deadline=None)
@@ -610,6 +611,11 @@ def test_personal_data_tried_only_where_it_can_start_finds_what_a_full_scan_find
     def same(text):
         assert [m.span() for m in pii._IPV4.finditer(text)] == [m.span() for m in scanned_ipv4.finditer(text)]
         assert [m.span() for m in pii._IPV6.finditer(text)] == [m.span() for m in scanned_ipv6.finditer(text)]
+        kept = [(m.start(), m.end(), "ip_address", m.group()) for m in scanned_ipv6.finditer(text)
+                if (m.group().count(":") == 7 or "::" in m.group()) and sum(1 for g in m.group().split(":") if g) >= 3
+                and pii._public(m.group())]
+        assert list(pii._ipv6_hits(text)) == kept
+        hits.extend(kept)
         for full, start in ((pii._CARD, pii._CARD_START), (pii._PHONE, pii._PHONE_START)):
             got = [m.span() for m in pii.anchored(full, text, (c.start() for c in start.finditer(text)))]
             assert got == [m.span() for m in full.finditer(text)]

@@ -93,6 +93,8 @@ _PHONE_START = re.compile(r"[+(\d](?<![\w+.\-/=#:][+(\d])"  # then what each kin
 _VERSION_BEFORE = re.compile(r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|[=<>~^!]=?)[ \t:=\"']*$")
 # The same look-behind after the first character; a digit must be in the run, at its start or later.
 _IPV6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])(?:(?<=\d)|(?=[0-9A-Fa-f:]*\d))[0-9A-Fa-f:]{2,38}(?![\w:.])")
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_RUN_BEFORE = re.compile(r"[0-9A-Fa-f:]*\Z")  # searched up to a hint: the run of hex digits and colons it ends
 
 _CARD = re.compile(
     r"(?<![\w.\-+*/^%])(?:(?:4\d{3}|5[1-5]\d{2}|2[2-7]\d{2}|6011|65\d{2})\d{12}|3[47]\d{13}"  # plain: known prefixes
@@ -163,12 +165,35 @@ def _ip_hits(text: str) -> Iterator[Found]:
                 continue
             if _public(m.group()):
                 yield m.start(), m.end(), "ip_address", m.group()
-    if "::" in text or text.count(":") >= 7:
-        for m in _IPV6.finditer(text):
-            value = m.group()
-            colons = value.count(":")  # eight groups, or fewer around "::" (no dotted tail: no "." here)
-            if (colons == 7 or "::" in value) and sum(1 for g in value.split(":") if g) >= 3 and _public(value):
-                yield m.start(), m.end(), "ip_address", value
+    yield from _ipv6_hits(text)
+
+
+def _ipv6_hits(text: str) -> Iterator[Found]:
+    for m in _ipv6_runs(text):
+        value = m.group()
+        colons = value.count(":")  # eight groups, or fewer around "::" (no dotted tail: no "." here)
+        if (colons == 7 or "::" in value) and sum(1 for g in value.split(":") if g) >= 3 and _public(value):
+            yield m.start(), m.end(), "ip_address", value
+
+
+def _ipv6_runs(text: str) -> Iterator[re.Match]:
+    """``_IPV6``'s matches that hold two colons at most four hex digits apart (``_IPV6_HINT``), in order.
+
+    Every address ``_ipv6_hits`` keeps holds one (``::``, or eight groups of one to four digits), and
+    ``_IPV6`` matches only whole runs of hex digits and colons: so the match is tried only at the start
+    of the run around each hint, not at every hex digit of the text (code is full of ``a`` to ``f``).
+    """
+    if "::" not in text and text.count(":") < 7:
+        return
+    tried = -1
+    for hint in _IPV6_HINT.finditer(text):
+        start = _RUN_BEFORE.search(text, max(0, hint.start() - 39), hint.start()).start()
+        if start == tried:
+            continue
+        tried = start
+        match = _IPV6.match(text, start)
+        if match:
+            yield match
 
 
 def _among_numbers(text: str, start: int, end: int) -> bool:

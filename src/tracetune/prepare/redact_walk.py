@@ -85,22 +85,31 @@ def collect_arguments(sessions: list[Session]) -> Iterator[dict[str, Any]]:
 
 
 def _map_json(value: Any, fn: Rewrite, field: str, key_field: str) -> Any:
-    """``value`` with ``fn`` applied to every string in it, dictionary keys included."""
+    """``value`` with ``fn`` applied to every string in it, dictionary keys included (``value`` itself when no
+    string changes)."""
     if isinstance(value, str):
-        return fn(value, field)
+        return _same_or_new(value, fn(value, field))
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
+        changed = False
         for key, item in value.items():
-            new_key = fn(key, key_field) if isinstance(key, str) else key
+            new_key = _same_or_new(key, fn(key, key_field)) if isinstance(key, str) else key
             while new_key in out:  # two keys redacted alike: keep both
                 new_key = f"{new_key}~"
-            out[new_key] = _map_json(item, fn, field, key_field)
-        return out
-    if isinstance(value, list):
-        return [_map_json(item, fn, field, key_field) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_map_json(item, fn, field, key_field) for item in value)
+            out[new_key] = new_item = _map_json(item, fn, field, key_field)
+            changed = changed or new_key is not key or new_item is not item
+        return out if changed else value
+    if isinstance(value, (list, tuple)):
+        items = [_map_json(item, fn, field, key_field) for item in value]
+        if all(new is old for new, old in zip(items, value)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
     return value
+
+
+def _same_or_new(old: str, new: str) -> str:
+    """``old`` when ``new`` is the same text, so unchanged values keep their object (and what holds them)."""
+    return old if new == old else new
 
 
 def _message_texts(message: Message) -> Iterator[tuple[str, str]]:
@@ -142,18 +151,24 @@ def collect_fields(sessions: list[Session]) -> Iterator[tuple[str, str]]:
 
 
 def _map_call(call: ToolCall, fn: Rewrite) -> ToolCall:
-    raw = fn(call.arguments_raw, "tool_arguments_raw") if call.arguments_raw else call.arguments_raw
+    raw = _same_or_new(call.arguments_raw, fn(call.arguments_raw, "tool_arguments_raw")) if call.arguments_raw \
+        else call.arguments_raw
     arguments = _map_json(call.arguments, fn, "tool_arguments", "tool_argument_keys")
+    if raw is call.arguments_raw and arguments is call.arguments:
+        return call
     return replace(call, arguments=arguments, arguments_raw=raw)
 
 
 def _map_message(message: Message, fn: Rewrite) -> Message:
-    return replace(
-        message,
-        content=fn(message.content, message_field(message)),
-        reasoning=fn(message.reasoning, "reasoning") if message.reasoning else message.reasoning,
-        tool_calls=tuple(_map_call(c, fn) for c in message.tool_calls),
-    )
+    """``message`` with ``fn`` applied to its texts; the same object when none changes (most messages)."""
+    content = _same_or_new(message.content, fn(message.content, message_field(message)))
+    reasoning = _same_or_new(message.reasoning, fn(message.reasoning, "reasoning")) if message.reasoning \
+        else message.reasoning
+    calls = tuple(_map_call(c, fn) for c in message.tool_calls)
+    if content is message.content and reasoning is message.reasoning and all(
+            new is old for new, old in zip(calls, message.tool_calls)):
+        return message
+    return replace(message, content=content, reasoning=reasoning, tool_calls=calls)
 
 
 def _opt(value: str | None, fn: Rewrite, field: str) -> str | None:
