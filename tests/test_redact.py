@@ -651,8 +651,15 @@ def test_home_paths_and_names_tried_only_where_they_can_start_give_a_full_scan_s
                 if name not in full.names and not full.keep(name):
                     full.names.add(name)
         assert fast.names == full.names
-        expected = scanned_posix.sub(full._posix, text)
-        expected = rp._WINDOWS_HOME.sub(full._windows, expected)
+        def counted(rewrite):
+            def repl(match):
+                new = rewrite(match)
+                full.home_paths += new is not None
+                return match.group() if new is None else new
+            return repl
+
+        expected = scanned_posix.sub(counted(full._posix), text)
+        expected = rp._WINDOWS_HOME.sub(counted(full._windows), expected)
         if any(name in expected for name in full.names):
             expected, count = full._names_regex().subn(full.user, expected)
             full.mentions += count

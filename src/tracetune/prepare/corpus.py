@@ -25,6 +25,7 @@ one pickle per trace file, in the output's staging folder) for the render pass.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 from collections import Counter
@@ -106,6 +107,25 @@ def skeleton(value: Any) -> Any:
     return ""
 
 
+Call = tuple[str, bytes, str]  # tool name, hash of (call id, arguments), arguments' skeleton as JSON
+
+
+def calls_of(session: Session) -> tuple[Call, ...] | None:
+    """Each distinct tool call of ``session`` once, in order, as ``CatalogBuilder.add_calls`` takes them; None when
+    the session carries its own tools. A call is its id and arguments (hashed: 16 bytes however long they are)."""
+    if session.tools:
+        return None
+    out: dict[tuple[str, bytes], Call] = {}
+    for episode in session.episodes:
+        for message in episode.messages:
+            for call in message.tool_calls:
+                text = f"{call.id}\x00{json.dumps(call.arguments, sort_keys=True, default=str)}"
+                key = (call.name, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest())
+                if key not in out:
+                    out[key] = (call.name, key[1], json.dumps(skeleton(call.arguments)))
+    return tuple(out.values())
+
+
 @dataclass
 class CatalogBuilder:
     """The inputs of ``ToolCatalog.from_sessions``, gathered one session at a time."""
@@ -117,21 +137,21 @@ class CatalogBuilder:
 
     def add(self, session: Session) -> None:
         """Count a session carrying its own tools, else record the argument shape of each distinct call it makes."""
-        if session.tools:
+        self.add_calls(session.id, session.agent, calls_of(session))
+
+    def add_calls(self, session_id: str, agent: str, calls: "tuple[Call, ...] | None") -> None:
+        """``add`` for a session's ``calls_of`` (None: it carries its own tools)."""
+        if calls is None:
             self.own_tools += 1
             return
-        tools = self.shapes.setdefault(session.agent, {})
-        seen: set[tuple[str, str]] = self._seen_by_id.setdefault(session.id, set()) if session.id in self.repeated_ids else set()
-        for episode in session.episodes:
-            for message in episode.messages:
-                for call in message.tool_calls:
-                    key = (call.name, f"{call.id}\x00{json.dumps(call.arguments, sort_keys=True, default=str)}")
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    shape = skeleton(call.arguments)
-                    entry = tools.setdefault(call.name, {}).setdefault(json.dumps(shape), [shape, 0])
-                    entry[1] += 1
+        tools = self.shapes.setdefault(agent, {})
+        seen: set[tuple[str, bytes]] = self._seen_by_id.setdefault(session_id, set()) if session_id in self.repeated_ids else set()
+        for name, key, shape in calls:
+            if (name, key) in seen:
+                continue
+            seen.add((name, key))
+            entry = tools.setdefault(name, {}).setdefault(shape, [json.loads(shape), 0])
+            entry[1] += 1
 
     def build(self, tools_file: str | Path | None = None) -> ToolCatalog:
         """The ``ToolCatalog`` of the sessions added, with the definitions of ``tools_file`` (if given) applied."""
@@ -157,8 +177,30 @@ class Survey:
 
     def add(self, session: Session, spill: Path, index: int) -> None:
         """Keep what later passes need of ``session`` (meta, family stub, tool shapes, warnings)."""
-        self.sessions.append(SessionMeta.of(session, spill, index))
-        self.stubs.append(family_stub(session))
-        self.catalog.add(session)
-        self.warnings.update(w.kind for w in session.warnings)
-        self.has_tool_calls = self.has_tool_calls or any(m.tool_calls for e in session.episodes for m in e.messages)
+        self.add_summary(SessionSummary.of(session, spill, index))
+
+    def add_summary(self, summary: "SessionSummary") -> None:
+        """``add`` for a session summarised (by a worker process)."""
+        self.sessions.append(summary.meta)
+        self.stubs.append(summary.stub)
+        self.catalog.add_calls(summary.meta.id, summary.meta.agent, summary.calls)
+        self.warnings.update(summary.warnings)
+        self.has_tool_calls = self.has_tool_calls or summary.has_tool_calls
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What ``Survey`` keeps of one redacted session, small enough to come back from a worker process."""
+
+    meta: SessionMeta
+    stub: Session
+    calls: tuple[Call, ...] | None
+    warnings: tuple[str, ...]
+    has_tool_calls: bool
+
+    @classmethod
+    def of(cls, session: Session, spill: Path, index: int) -> "SessionSummary":
+        """The summary of ``session``, spilled at position ``index`` of ``spill``."""
+        return cls(SessionMeta.of(session, spill, index), family_stub(session), calls_of(session),
+                   tuple(w.kind for w in session.warnings),
+                   any(m.tool_calls for e in session.episodes for m in e.messages))

@@ -162,6 +162,22 @@ class Redactor:
         return self._found.get(text)
 
     def _replace_secrets(self, text: str, found: Counter) -> str:
+        used: list[tuple[str, str]] = []
+        text = self._secrets_text(text, found, used)
+        self.count_used(used)
+        return text
+
+    def count_used(self, used: list[tuple[str, str]]) -> None:
+        """Count the (value, kind) replacements ``_secrets_text`` made: each one, and each value once."""
+        for value, kind in used:
+            self.report.occurrences[kind] += 1
+            if value not in self._used:
+                self._used.add(value)
+                self.report.distinct[kind] += 1
+
+    def _secrets_text(self, text: str, found: Counter, used: list[tuple[str, str]]) -> str:
+        """``text`` with every known secret value replaced by its placeholder; each replacement added to ``found``
+        (by kind) and ``used`` (value, kind), nothing counted in the report."""
         spans = self._spans.get(text, [])
         if self._strong:
             spans = _fill(spans, list(self._strong_spans(text)))
@@ -172,11 +188,8 @@ class Redactor:
                 continue
             out.append(text[last:start])
             out.append(placeholder)
-            self.report.occurrences[kind] += 1
             found[kind] += 1
-            if value not in self._used:
-                self._used.add(value)
-                self.report.distinct[kind] += 1
+            used.append((value, kind))
             last = end
         if not out:
             return text
@@ -205,11 +218,18 @@ class Redactor:
             )
 
     def _replace_paths(self, text: str, found: Counter) -> str:
+        before = found.get("home_path", 0), found.get("user_name", 0)
+        text = self._paths_text(text, found)
+        self.paths.home_paths += found.get("home_path", 0) - before[0]
+        self.paths.mentions += found.get("user_name", 0) - before[1]
+        return text
+
+    def _paths_text(self, text: str, found: Counter) -> str:
+        """``text`` with home paths and user names anonymised, each counted in ``found`` only."""
         if not self.options.paths:
             return text
-        homes, mentions = self.paths.home_paths, self.paths.mentions
-        text = self.paths.apply(text)
-        for kind, count in (("home_path", self.paths.home_paths - homes), ("user_name", self.paths.mentions - mentions)):
+        text, homes, mentions = self.paths.rewrite(text)
+        for kind, count in (("home_path", homes), ("user_name", mentions)):
             if count:
                 found[kind] += count
         return text

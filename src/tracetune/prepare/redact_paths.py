@@ -54,13 +54,19 @@ def _drives(text: str) -> list[int]:
     return sorted(at - 1 for sep in (":\\", ":/") for at in occurrences(text, sep) if at)
 
 
-def _sub_at(regex: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str,
+def _sub_at(regex: re.Pattern[str], repl: Callable[[re.Match[str]], str | None], text: str,
             starts: Iterable[int]) -> tuple[str, int]:
-    """``regex.subn(repl, text)`` when no match can start outside ``starts`` (ascending): tried only there."""
+    """``regex.subn(repl, text)`` when no match can start outside ``starts`` (ascending): tried only there.
+
+    A match ``repl`` answers None for is left as it is and not counted.
+    """
     out, last, count = [], 0, 0
     for match in anchored(regex, text, starts):
+        new = repl(match)
+        if new is None:
+            continue
         out.append(text[last : match.start()])
-        out.append(repl(match))
+        out.append(new)
         last = match.end()
         count += 1
     if not count:
@@ -104,14 +110,28 @@ class HomePaths:
 
     def apply(self, text: str) -> str:
         """``text`` with home paths rewritten and, when ``standalone``, the learned user names replaced where safe."""
+        text, homes, mentions = self.rewrite(text)
+        self.home_paths += homes
+        self.mentions += mentions
+        return text
+
+    def rewrite(self, text: str) -> tuple[str, int, int]:
+        """(``apply``'s text, home paths rewritten, names replaced), the counts left alone."""
+        homes = mentions = 0
         if _may_hold_home(text):
-            text = _POSIX_HOME.sub(self._posix, text)
-            text = _sub_at(_WINDOWS_HOME, self._windows, text, _drives(text))[0]
+            def posix(match: re.Match[str]) -> str:
+                nonlocal homes
+                new = self._posix(match)
+                homes += new is not None
+                return match.group() if new is None else new
+
+            text = _POSIX_HOME.sub(posix, text)
+            text, windows = _sub_at(_WINDOWS_HOME, self._windows, text, _drives(text))
+            homes += windows
         if self.standalone and any(name in text for name in self.names):
             starts = sorted({at for name in self.names for at in occurrences(text, name)})
-            text, count = _sub_at(self._names_regex(), lambda m: self.user, text, starts)
-            self.mentions += count
-        return text
+            text, mentions = _sub_at(self._names_regex(), lambda m: self.user, text, starts)
+        return text, homes, mentions
 
     def _names_regex(self) -> re.Pattern[str]:
         if self._names_re is None:
@@ -132,15 +152,13 @@ class HomePaths:
     def _name(match: re.Match[str]) -> str:
         return match.group("name") or match.group("spaced")
 
-    def _posix(self, match: re.Match[str]) -> str:
+    def _posix(self, match: re.Match[str]) -> str | None:
         if self.keep(match.group("name")):
-            return match.group()
-        self.home_paths += 1
+            return None
         return self.home
 
-    def _windows(self, match: re.Match[str]) -> str:
+    def _windows(self, match: re.Match[str]) -> str | None:
         if self.keep(self._name(match)):
-            return match.group()
-        self.home_paths += 1
+            return None
         sep = match.group("sep")
         return f"{match.group('drive')}:{sep}Users{sep}{self.user}"

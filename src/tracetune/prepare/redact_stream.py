@@ -32,6 +32,7 @@ import hashlib
 import time
 from array import array
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from tracetune.conversation.types import Session
@@ -133,37 +134,24 @@ class StreamRedactor(Redactor):
     # apply pass -----------------------------------------------------------
     def apply(self, text: str) -> str:
         """``Redactor.apply``, counting a text's replacements in the report only the first time any file holds it."""
-        if not text:
-            return text
-        done = self._done.get(text)
-        if done is not None:
-            return done
-        if text not in self._spans:
-            self.learn(text)
-        found: Counter = Counter()
-        done = self._replace_paths(self._replace_secrets(text, found), found)
-        if found:
-            key = digest(text)
-            if key in self._counted:  # an earlier file held this text: count its replacements once
-                for kind, n in found.items():
-                    if kind == "home_path":
-                        self.paths.home_paths -= n
-                    elif kind == "user_name":
-                        self.paths.mentions -= n
-                    else:
-                        self.report.occurrences[kind] -= n
-            else:
-                self._counted.add(key)
-            self._found[text] = found
-        self._done[text] = done
+        log = FileLog()
+        done = self._rewrite(text, log)[0]
+        self.account(log)
         return done
 
     def redact_file(self, sessions: list[Session]) -> list[Session]:
-        """One file's sessions rewritten (the body of ``redact_sessions``' loop), caches dropped afterwards."""
+        """One file's sessions rewritten (the body of ``redact_sessions``' loop) and counted in the report."""
+        out, log = self.rewrite_file(sessions)
+        self.account(log)
+        return out
+
+    def rewrite_file(self, sessions: list[Session]) -> tuple[list[Session], "FileLog"]:
+        """One file's sessions rewritten with what the corpus taught, and what ``account`` needs to count them;
+        the report is left alone (worker processes run this, the caller accounts in file order)."""
+        log = FileLog()
         if not self.active:
-            return sessions
+            return sessions, log
         started = time.perf_counter()
-        report = self.report
         out = []
         self.trusted = True
         try:
@@ -172,19 +160,56 @@ class StreamRedactor(Redactor):
 
                 def rewrite(text: str, where: str) -> str:
                     nonlocal changed
-                    new = self.apply(text)
+                    new, found = self._rewrite(text, log)
                     if new != text:
                         changed = True
-                        report.where.setdefault(where, Counter()).update(self.found_in(text) or {})
+                        log.where.setdefault(where, Counter()).update(found or {})
                     return new
 
                 out.append(map_session(session, rewrite))
-                report.sessions_changed += changed
+                log.sessions_changed += changed
         finally:
             self.trusted = False
             self.forget()
-            self._clock += time.perf_counter() - started
-        return out
+            log.seconds = time.perf_counter() - started
+        return out, log
+
+    def _rewrite(self, text: str, log: "FileLog") -> tuple[str, Counter | None]:
+        """(``text`` redacted, kind -> replacements in it); a text's first rewrite since ``forget`` is logged."""
+        if not text:
+            return text, None
+        done = self._done.get(text)
+        if done is not None:
+            return done, self._found.get(text)
+        if text not in self._spans:
+            self.learn(text)
+        found: Counter = Counter()
+        used: list[tuple[str, str]] = []
+        done = self._paths_text(self._secrets_text(text, found, used), found)
+        if found:
+            self._found[text] = found
+            log.texts.append((digest(text), found, used))
+        self._done[text] = done
+        return done, found or None
+
+    def account(self, log: "FileLog") -> None:
+        """Count a ``rewrite_file`` (or ``apply``) in the report, as ``redact_sessions`` counts it: every value
+        replaced, and a text's replacements the first time any file holds that text."""
+        report = self.report
+        for key, found, used in log.texts:
+            self.count_used(used)
+            if key in self._counted:  # an earlier file held this text: its replacements are counted already
+                for kind, n in found.items():
+                    if kind not in ("home_path", "user_name"):
+                        report.occurrences[kind] -= n
+                continue
+            self._counted.add(key)
+            self.paths.home_paths += found.get("home_path", 0)
+            self.paths.mentions += found.get("user_name", 0)
+        for where, counts in log.where.items():
+            report.where.setdefault(where, Counter()).update(counts)
+        report.sessions_changed += log.sessions_changed
+        self._clock += log.seconds
 
     def forget(self) -> None:
         """Drop the per-text caches (what one file needed)."""
@@ -209,6 +234,17 @@ class StreamRedactor(Redactor):
         report.username_mentions = self.paths.mentions
         report.seconds = self._clock
         return report
+
+
+@dataclass
+class FileLog:
+    """What ``StreamRedactor.account`` counts of one file's rewrite: each text's first rewrite (hash, kind ->
+    replacements, (value, kind) replaced in order), field -> kind -> replacements, sessions changed."""
+
+    texts: list[tuple[bytes, Counter, list[tuple[str, str]]]] = field(default_factory=list)
+    where: dict[str, Counter] = field(default_factory=dict)
+    sessions_changed: int = 0
+    seconds: float = 0.0
 
 
 def _holds(sorted_keys, key: int) -> bool:

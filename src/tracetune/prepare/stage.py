@@ -119,7 +119,7 @@ def prepare(
             if not files.sessions:
                 raise TracetuneError("no sessions found in the given traces", hint="pass session files or folders holding *.jsonl")
             clock.lap("read")
-            survey = survey_pass(files, redactor, spill, progress)
+            survey = survey_pass(files, redactor, pool, spill, progress)
             stats.files = files.count
             stats.read_warnings.update(survey.warnings)
             redaction = redactor.finish(len(survey.sessions))

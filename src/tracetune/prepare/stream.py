@@ -6,11 +6,15 @@
    Nothing of the sessions is kept in memory but findings (see
    ``redact_stream``). A file whose size or modification time changed while it
    was read is skipped with an error.
-2. **survey** (``survey_pass``): load each spilled file (never the trace file
-   again: what is redacted is exactly what was learned), redact it with what
-   the whole corpus taught, keep the small metadata the split and the tool
-   catalog need (``corpus.Survey``) and spill the redacted sessions in place of
-   the raw ones for the render pass.
+2. **survey** (``survey_pass``): the learned ``StreamRedactor`` is pickled once
+   for the workers; each loads a file's spilled sessions (never the trace file
+   again: what is redacted is exactly what was learned), redacts them with what
+   the whole corpus taught (``StreamRedactor.rewrite_file``), spills them
+   redacted in place of the raw ones and sends back the small metadata the
+   split and the tool catalog need (``corpus.SessionSummary``) with what the
+   redaction report counts (``redact_stream.FileLog``), which this process
+   counts in file order (``StreamRedactor.account``): the report is the one a
+   single process gives.
 3. **render** (``render_pass``): each Episode is converted, rendered and
    serialised by a worker (``workers.render_episode``); the results come back in
    order and are appended to the rows (spilled to disk, ``dataset.Rows``), the
@@ -27,15 +31,16 @@ which is why it is read once.
 from __future__ import annotations
 
 import os
+import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from tracetune.prepare.corpus import Survey, load_spill, write_spill
+from tracetune.prepare.corpus import Survey, write_spill
 from tracetune.prepare.dataset import Rows
 from tracetune.prepare.redact_stream import StreamRedactor, distinct_texts, keyed_candidates
-from tracetune.prepare.workers import EpisodeTask, Workers, chunks, detect, render_episode
+from tracetune.prepare.workers import EpisodeTask, SurveyTask, Workers, chunks, detect, render_episode, survey_file
 from tracetune.readers.discover import FileError, discover_files, read_one, resolve_sources
 
 Progress = Callable[[str, int, int], None]
@@ -111,22 +116,33 @@ def learn_pass(files: Files, fmt, options, redactor: StreamRedactor, workers: Wo
     redactor.finish_learning()
 
 
-def survey_pass(files: Files, redactor: StreamRedactor, spill_dir: Path, progress: Progress | None) -> Survey:
-    """Pass 2: redact each file's spilled sessions, keep their metadata, spill them redacted."""
+def survey_pass(files: Files, redactor: StreamRedactor, workers: Workers, spill_dir: Path,
+                progress: Progress | None) -> Survey:
+    """Pass 2: each file's spilled sessions redacted and spilled again by the workers, their metadata kept and the
+    redaction counted here in file order."""
     survey = Survey()
     survey.catalog.repeated_ids = frozenset(i for i, n in files.ids.items() if n > 1)
-    for n, path in enumerate(files.paths):
-        raw = files.raw.pop(path, None)
-        if raw is None:  # unreadable, changed while read, or empty: its error (if any) is recorded
-            continue
-        sessions = redactor.redact_file(load_spill(raw))
-        raw.unlink()
-        if sessions:
-            spill = write_spill(spill_dir / f"{n:06d}.pkl", sessions)
-            for index, session in enumerate(sessions):
-                survey.add(session, spill, index)
+    learned = spill_dir / "learned.pkl"
+    if workers.count > 1:
+        with learned.open("wb") as fh:
+            pickle.dump(redactor, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    else:
+        workers.state.learned = {learned: redactor}
+
+    def tasks():
+        for n, path in enumerate(files.paths):
+            raw = files.raw.pop(path, None)
+            if raw is not None:  # else unreadable, changed while read, or empty: its error (if any) is recorded
+                yield n, SurveyTask(raw, spill_dir / f"{n:06d}.pkl", learned)
+
+    for n, out in workers.run(survey_file, tasks()):
+        redactor.account(out.log)
+        for summary in out.summaries:
+            survey.add_summary(summary)
         if progress:
             progress("redact", n + 1, len(files.paths))
+    learned.unlink(missing_ok=True)
+    workers.state.learned = {}
     return survey
 
 

@@ -1,8 +1,9 @@
 """``prepare``'s worker processes: the same work in this process or in N, the results in order.
 
-Two kinds of task go to the workers: detecting secrets in a chunk of texts
-(the learn pass) and converting, rendering and serialising one Episode (the
-render pass). Each is a pure function of its input and of what every worker
+Three kinds of task go to the workers: detecting secrets in a chunk of texts
+(the learn pass), redacting and summarising one file's sessions (the survey
+pass) and converting, rendering and serialising one Episode (the render
+pass). Each is a pure function of its input and of what every worker
 got at start (the tokenizer with its template, the config), and ``Workers.run``
 hands the results back in submission order with at most ``ahead`` tasks in
 flight. Everything that depends on order (placeholder numbers, stats, rows) is
@@ -61,6 +62,17 @@ class WorkerState:
     config: PrepareConfig
     redactor: Any = None
     spilled: dict[Path, list] = field(default_factory=dict)  # the last spill files loaded
+    learned: dict[Path, Any] = field(default_factory=dict)  # pickled StreamRedactor -> loaded (the survey pass)
+
+    def learned_redactor(self, path: Path):
+        """The ``StreamRedactor`` pickled to ``path`` after the learn pass, loaded once."""
+        if path not in self.learned:
+            import pickle
+
+            self.learned.clear()
+            with path.open("rb") as fh:
+                self.learned[path] = pickle.load(fh)
+        return self.learned[path]
 
     def sessions(self, path: Path) -> list:
         """The sessions pickled in the spill file ``path``, loaded once (the last two files stay in memory)."""
@@ -271,6 +283,32 @@ def detect(state: WorkerState, texts: list[str]) -> list:
 
         state.redactor = StreamRedactor(state.config.redaction)
     return state.redactor.detect(texts)
+
+
+@dataclass(frozen=True)
+class SurveyTask:
+    raw: Path  # the sessions as read, spilled by the learn pass (removed here)
+    spill: Path  # where the redacted sessions go
+    learned: Path  # the StreamRedactor after the learn pass, pickled
+
+
+@dataclass
+class SurveyOutput:
+    log: Any  # redact_stream.FileLog
+    summaries: list = field(default_factory=list)  # corpus.SessionSummary of each session kept
+
+
+def survey_file(state: WorkerState, task: SurveyTask) -> SurveyOutput:
+    """Redact one file's spilled sessions with what the whole corpus taught, spill them, and summarise each."""
+    from tracetune.prepare.corpus import SessionSummary, load_spill, write_spill
+
+    sessions, log = state.learned_redactor(task.learned).rewrite_file(load_spill(task.raw))
+    task.raw.unlink()
+    out = SurveyOutput(log)
+    if sessions:
+        write_spill(task.spill, sessions)
+        out.summaries = [SessionSummary.of(session, task.spill, index) for index, session in enumerate(sessions)]
+    return out
 
 
 @dataclass(frozen=True)
