@@ -48,7 +48,7 @@ from typing import Any, Sequence
 
 from tracetune.prepare.render import RenderedExample, RenderOutcome, apply_template, tokenize_spans
 from tracetune.prepare.template_renderer import TemplateRenderer
-from tracetune.prepare.token_ids import HeadIds, token_ids, token_lengths
+from tracetune.prepare.token_ids import HeadIds, token_arrays, token_ids, token_lengths
 
 #: Messages rendered before a segment to find its text (the template's view of what precedes it).
 CONTEXT = 2
@@ -346,7 +346,7 @@ def tokenize_pieces(tokenizer, pieces: list[Piece], ids_of=None) -> None:
     """Token ids of every piece, and the mask of each target piece.
 
     A token is supervised when it starts inside the span, as in ``render.tokenize_spans``.
-    Ids come from ``ids_of`` (default ``token_ids``). A target's mask comes from its ids and the
+    Ids come from ``ids_of`` (default ``token_arrays``). A target's mask comes from its ids and the
     tokens' byte lengths where those give its offsets (``token_ids.TokenLengths``: a byte-level
     BPE), else from the offsets the tokenizer computes, which take about twice as long.
     """
@@ -355,8 +355,8 @@ def tokenize_pieces(tokenizer, pieces: list[Piece], ids_of=None) -> None:
     slow = [p for p in pieces if p.span is not None and lengths is None]
     if quick:
         texts = [p.text for p in quick]
-        for piece, ids in zip(quick, ids_of(texts) if ids_of else token_ids(tokenizer, texts)):
-            piece.ids = array("i", ids)
+        for piece, ids in zip(quick, ids_of(texts) if ids_of else token_arrays(tokenizer, texts)):
+            piece.ids = ids if type(ids) is array else array("i", ids)
             if piece.span is not None:
                 got = lengths.mask(piece.ids, piece.text, piece.span)
                 if got is None:

@@ -66,8 +66,17 @@ def token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
     words = word_ids(tokenizer, backend)
     if words is not None:
-        return words(texts)
+        return [ids.tolist() for ids in words(texts)]
     return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+
+def token_arrays(tokenizer, texts: list[str]) -> list[array]:
+    """``token_ids`` as ``array("i")`` (what the pieces keep), without a list of each on the way."""
+    backend = _plain_backend(tokenizer)
+    words = word_ids(tokenizer, backend) if backend is not None else None
+    if words is not None:
+        return words(texts)
+    return [array("i", ids) for ids in token_ids(tokenizer, texts)]
 
 
 #: ``WordIds`` per tokenizer (a few: tests load several), kept with the tokenizer and its size like ``_LENGTHS``.
@@ -180,13 +189,12 @@ class HeadIds:
         cuts = [_cut(text) if self.safe else 0 for text in texts]
         new = list(dict.fromkeys(t[:c] for t, c in zip(texts, cuts) if c > 0 and t[:c] not in self._before))
         parts = [t[c:] for t, c in zip(texts, cuts)]
-        got = token_ids(self.tokenizer, new + parts)
+        got = token_arrays(self.tokenizer, new + parts)
         for before, ids in zip(new, got):
-            self._before[before] = array("i", ids)
+            self._before[before] = ids
         out = []
         for text, cut, ids in zip(texts, cuts, got[len(new):]):
-            head = self._before[text[:cut]] if cut > 0 else array("i")
-            out.append(head + array("i", ids))
+            out.append(self._before[text[:cut]] + ids if cut > 0 else ids)
         return out
 
 

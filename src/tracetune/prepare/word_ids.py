@@ -20,7 +20,8 @@ one. ``WordIds`` therefore
    class agrees there, and ``re`` is a backtracking engine with the same
    leftmost-first alternation, greedy repetition and lookahead as Oniguruma;
 3. maps each pre-token through a cache of the BPE model's own answer for it
-   (``model.tokenize`` on its byte-level characters).
+   (``model.tokenize`` on its byte-level characters), kept packed as the bytes
+   of an ``array("i")`` so a text's ids are one ``bytes.join``.
 
 Beyond ASCII, Python's ASCII classes call every other character "other" (not
 a letter, digit or space). A character the regexes' engine also treats so
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import chain
+from array import array
 from typing import Callable
 
 #: Each known pre-tokenizer regex (``"ByteLevel"``: GPT-2's, inside ``ByteLevel``) written for ASCII text.
@@ -86,12 +87,12 @@ def _byte_chars() -> str:
 class _Cache(dict):
     """Pre-token -> its ids, computed by ``ids_of`` on a miss."""
 
-    def __init__(self, ids_of: Callable[[str], tuple[int, ...]], fixed: dict[str, tuple[int, ...]]):
+    def __init__(self, ids_of: Callable[[str], bytes], fixed: dict[str, bytes]):
         super().__init__(fixed)
         self.ids_of = ids_of
         self.fixed = fixed
 
-    def __missing__(self, word: str) -> tuple[int, ...]:
+    def __missing__(self, word: str) -> bytes:
         if len(self) >= CACHE_WORDS:
             self.clear()
             self.update(self.fixed)
@@ -112,8 +113,8 @@ class WordIds:
         self.refused: set[str] = set()
         self.table = str.maketrans({n: c for n, c in enumerate(_byte_chars())})
         model = backend.model
-        self.cache = _Cache(lambda word: tuple(t.id for t in model.tokenize(self.byte_level(word))),
-                            {c: (i,) for c, i in added.items()})
+        self.cache = _Cache(lambda word: _packed(t.id for t in model.tokenize(self.byte_level(word))),
+                            {c: _packed((i,)) for c, i in added.items()})
 
     @classmethod
     def of(cls, backend, parts: dict, pre_regex: str | None, added: dict) -> "WordIds | None":
@@ -137,18 +138,18 @@ class WordIds:
         fast = cls(backend, regex, [t.content for t in tokens if not t.normalized],
                    [t.content for t in tokens if t.normalized], ids, norm is not None)
         probe = _probe(list(ids))
-        if fast(probe) != [e.ids for e in backend.encode_batch_fast(probe, add_special_tokens=False)]:
+        if [ids.tolist() for ids in fast(probe)] != [e.ids for e in backend.encode_batch_fast(probe, add_special_tokens=False)]:
             return None
         return fast
 
-    def __call__(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of each text, as the Rust tokenizer gives them without special tokens."""
+    def __call__(self, texts: list[str]) -> list[array]:
+        """Token ids of each text (``array("i")``), as the Rust tokenizer gives them without special tokens."""
         out: list = [None] * len(texts)
         slow: list[str] = []  # runs of lines Python cannot split, for the Rust tokenizer
         parts: list[tuple[int, list]] = []  # (text, its runs: ids, or the index of a slow run)
         for n, text in enumerate(texts):
             if self.splits(text):
-                out[n] = self.split_ids(text)
+                out[n] = _unpacked(self.split_ids(text))
                 continue
             runs = []
             for run in SAFE_CUT.split(text):
@@ -159,9 +160,9 @@ class WordIds:
                     slow.append(run)
             parts.append((n, runs))
         if slow:
-            done = [e.ids for e in self.backend.encode_batch_fast(slow, add_special_tokens=False)]
+            done = [_packed(e.ids) for e in self.backend.encode_batch_fast(slow, add_special_tokens=False)]
             for n, runs in parts:
-                out[n] = list(chain.from_iterable(done[r] if isinstance(r, int) else r for r in runs))
+                out[n] = _unpacked(b"".join(done[r] if isinstance(r, int) else r for r in runs))
         return out
 
     def splits(self, text: str) -> bool:
@@ -198,8 +199,8 @@ class WordIds:
         """``word`` as ``ByteLevel`` gives it to the model: each UTF-8 byte as its character."""
         return word.encode("utf-8").decode("latin-1").translate(self.table)
 
-    def split_ids(self, text: str) -> list[int]:
-        """Token ids of ``text``, which ``splits``."""
+    def split_ids(self, text: str) -> bytes:
+        """Token ids of ``text``, which ``splits``, packed (``array("i")``'s bytes)."""
         words: list[str] = []
         for k, part in enumerate(self.raw.split(text) if self.raw else (text,)):
             if k % 2:
@@ -213,7 +214,17 @@ class WordIds:
                     if sum(map(len, found)) != len(piece):  # the regexes leave nothing out; never reached
                         raise AssertionError(f"pre-tokens do not cover {piece!r}")
                     words.extend(found)
-        return list(chain.from_iterable(map(self.cache.__getitem__, words)))
+        return b"".join(map(self.cache.__getitem__, words))
+
+
+def _packed(ids) -> bytes:
+    return array("i", ids).tobytes()
+
+
+def _unpacked(packed: bytes) -> array:
+    ids = array("i")
+    ids.frombytes(packed)
+    return ids
 
 
 def _alternation(contents: list[str]):
