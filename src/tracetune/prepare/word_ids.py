@@ -138,7 +138,8 @@ class WordIds:
         fast = cls(backend, regex, [t.content for t in tokens if not t.normalized],
                    [t.content for t in tokens if t.normalized], ids, norm is not None)
         probe = _probe(list(ids))
-        if [ids.tolist() for ids in fast(probe)] != [e.ids for e in backend.encode_batch_fast(probe, add_special_tokens=False)]:
+        rust = [e.ids for e in backend.encode_batch_fast(probe, add_special_tokens=False)]
+        if [got.tolist() for got in fast(probe)] != rust:
             return None
         return fast
 
