@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_token_ids import _split, _trained
+from test_token_ids import _split, _trained, accepted  # noqa: F401  (the accepted tokenizers, a fixture)
 from tokenizers import AddedToken, normalizers, pre_tokenizers
 
-from tracetune.engines.tokenizer import load_tokenizer
 from tracetune.prepare import word_ids
-from tracetune.prepare.token_ids import KNOWN_SPLIT_REGEXES, _plain_backend, _pre_regex, description, token_ids
+from tracetune.prepare.token_ids import _plain_backend, _pre_regex, description, token_ids
 from tracetune.prepare.word_ids import WordIds
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
@@ -29,17 +28,6 @@ PARTS = st.sampled_from(["a", "Zed", "'s", "'LL", "'re", "12345", " ", "  ", "\t
                          "\x1c", ".", "...", "[", "]", "{", "\"", "'", "-", "_", "<|im_start|>", "<|im_end|>", "é",
                          "e\u0301", "—", "─", "→", "🎉", "日本", "\xa0", "\x85", "\u2028", "١٢", "x\ny", "}\n"])
 TEXT = st.lists(PARTS, max_size=24).map("".join)
-
-
-@pytest.fixture(scope="module")
-def accepted(tiny_student):
-    llama3, digits = sorted(KNOWN_SPLIT_REGEXES, key=len, reverse=True)
-    return {
-        "gpt2": _trained(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)),
-        "llama3": _trained(_split(llama3)),
-        "nfc": _trained(_split(digits), normalizers.NFC()),
-        "tiny": load_tokenizer(tiny_student),
-    }
 
 
 def _words(tok) -> WordIds | None:
