@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tracetune.conversation.families import assign_families
-from tracetune.prepare import stream, workers
+from tracetune.prepare import stream, tasks, workers
 from tracetune.prepare.config import PrepareConfig
 from tracetune.prepare.corpus import CatalogBuilder, family_stub
 from tracetune.prepare.dataset import Rows
@@ -157,17 +157,17 @@ def test_one_worker_and_two_write_identical_datasets(tmp_path, tiny_student, mon
     assert not (tmp_path / "one" / ".spill").exists()
 
 
-@pytest.mark.parametrize("tasks", [3, workers.EARLY + 7])
-def test_tasks_drawn_while_the_processes_start_come_back_in_order(tasks, tiny_student):
+@pytest.mark.parametrize("count", [3, workers.EARLY + 7])
+def test_tasks_drawn_while_the_processes_start_come_back_in_order(count, tiny_student):
     """``run`` draws tasks before the processes are up (up to ``EARLY``), then submits them: same results, same order."""
     from tracetune.engines.tokenizer import load_tokenizer
 
     config = PrepareConfig(student=str(tiny_student))
     tokenizer = load_tokenizer(str(tiny_student))
     texts = [[f"line {n} api_key = 'AbC123xYz{n:04d}Q9'", f"nothing {n}", f"mail me at jane.doe{n}@acme-mail.com"]
-             for n in range(tasks)]
+             for n in range(count)]
     with workers.Workers(1, tokenizer, config) as here:
-        expected = list(here.run(workers.detect, enumerate(texts)))
+        expected = list(here.run(tasks.detect, enumerate(texts)))
     drawn = []
 
     def items():
@@ -176,8 +176,8 @@ def test_tasks_drawn_while_the_processes_start_come_back_in_order(tasks, tiny_st
             yield n, part
 
     with workers.Workers(2, tokenizer, config) as pool:
-        got = list(pool.run(workers.detect, items()))
-    assert got == expected and [n for n, _ in got] == list(range(tasks)) == drawn
+        got = list(pool.run(tasks.detect, items()))
+    assert got == expected and [n for n, _ in got] == list(range(count)) == drawn
     assert all(found[0] and found[2] and not found[1] for _, found in got)  # the key and the address, per text
 
 
@@ -280,5 +280,5 @@ def test_a_rows_messages_json_is_json_dumps_of_the_list():
     windows = [[{"role": "user", "content": "task"}, shared], [shared, {"role": "assistant", "content": None}], [], [shared]]
     dumped: dict = {}
     for window in windows:
-        assert workers._json_list(window, dumped) == json.dumps(window, ensure_ascii=False)
+        assert tasks._json_list(window, dumped) == json.dumps(window, ensure_ascii=False)
     assert len(dumped) == 3

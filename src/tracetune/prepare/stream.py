@@ -16,7 +16,7 @@
    counts in file order (``StreamRedactor.account``): the report is the one a
    single process gives.
 3. **render** (``render_pass``): each Episode is converted, rendered and
-   serialised by a worker (``workers.render_episode``); the results come back in
+   serialised by a worker (``tasks.render_episode``); the results come back in
    order and are appended to the rows (spilled to disk, ``dataset.Rows``), the
    episode JSONL files and the stats.
 
@@ -40,7 +40,8 @@ from typing import Any, Callable, TextIO
 from tracetune.prepare.corpus import Survey, write_spill
 from tracetune.prepare.dataset import Rows
 from tracetune.prepare.redact_stream import StreamRedactor, distinct_texts, keyed_candidates
-from tracetune.prepare.workers import EpisodeTask, SurveyTask, Workers, chunks, detect, render_episode, survey_file
+from tracetune.prepare.tasks import EpisodeTask, SurveyTask, chunks, detect, render_episode, survey_file
+from tracetune.prepare.workers import Workers
 from tracetune.readers.discover import FileError, discover_files, read_one, resolve_sources
 
 Progress = Callable[[str, int, int], None]

@@ -1,9 +1,9 @@
 """``prepare``'s worker processes: the same work in this process or in N, the results in order.
 
-Three kinds of task go to the workers: detecting secrets in a chunk of texts
-(the learn pass), redacting and summarising one file's sessions (the survey
-pass) and converting, rendering and serialising one Episode (the render
-pass). Each is a pure function of its input and of what every worker
+Three kinds of task go to the workers (``tasks``): detecting secrets in a
+chunk of texts (the learn pass), redacting and summarising one file's sessions
+(the survey pass) and converting, rendering and serialising one Episode (the
+render pass). Each is a pure function of its input and of what every worker
 got at start (the tokenizer with its template, the config), and ``Workers.run``
 hands the results back in submission order with at most ``ahead`` tasks in
 flight. Everything that depends on order (placeholder numbers, stats, rows) is
@@ -27,7 +27,6 @@ forkserver imports (most of a second, on one core); ``run`` draws up to
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import deque
@@ -37,18 +36,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tracetune.errors import TracetuneError
 from tracetune.prepare.config import PrepareConfig
-from tracetune.prepare.conversations import ConversationCounts
 
 #: Why a worker process dies while starting, nearly always.
 MAIN_GUARD_HINT = ("each worker process imports the calling script again: put the prepare() call under "
                    "`if __name__ == \"__main__\":`, or pass workers=1")
 
 #: Modules a worker runs, imported once by the forkserver every worker is forked from.
-PRELOAD = ("tracetune.prepare.workers", "tracetune.prepare.windows", "tracetune.prepare.redact_stream",
+PRELOAD = ("tracetune.prepare.workers", "tracetune.prepare.tasks", "tracetune.prepare.windows", "tracetune.prepare.redact_stream",
            "tracetune.prepare.corpus", "tracetune.conversation.wire", "jinja2.sandbox", "transformers.utils.chat_template_utils")
 
-#: Characters of text per detection task (a big file is spread over the workers).
-DETECT_CHUNK = 400_000
 #: Tasks drawn ahead (read, not yet submitted) while the worker processes start: at most this many, 24 detection
 #: chunks being under 10 M characters.
 EARLY = 24
@@ -261,126 +257,3 @@ def default_workers() -> int:
     except (OSError, StopIteration, ValueError):
         return cores
     return max(1, min(cores, available // 2 // WORKER_MB))
-
-
-def chunks(texts: list[str], size: int = DETECT_CHUNK) -> list[list[str]]:
-    """``texts`` cut into runs of about ``size`` characters (at least one run, maybe empty)."""
-    out: list[list[str]] = [[]]
-    total = 0
-    for text in texts:
-        if total >= size:
-            out.append([])
-            total = 0
-        out[-1].append(text)
-        total += len(text)
-    return out
-
-
-def detect(state: WorkerState, texts: list[str]) -> list:
-    """Secret spans of each text (``StreamRedactor.detect``) with the run's redaction options."""
-    if state.redactor is None:
-        from tracetune.prepare.redact_stream import StreamRedactor
-
-        state.redactor = StreamRedactor(state.config.redaction)
-    return state.redactor.detect(texts)
-
-
-@dataclass(frozen=True)
-class SurveyTask:
-    raw: Path  # the sessions as read, spilled by the learn pass (removed here)
-    spill: Path  # where the redacted sessions go
-    learned: Path  # the StreamRedactor after the learn pass, pickled
-
-
-@dataclass
-class SurveyOutput:
-    log: Any  # redact_stream.FileLog
-    summaries: list = field(default_factory=list)  # corpus.SessionSummary of each session kept
-
-
-def survey_file(state: WorkerState, task: SurveyTask) -> SurveyOutput:
-    """Redact one file's spilled sessions with what the whole corpus taught, spill them, and summarise each."""
-    from tracetune.prepare.corpus import SessionSummary, load_spill, write_spill
-
-    sessions, log = state.learned_redactor(task.learned).rewrite_file(load_spill(task.raw))
-    task.raw.unlink()
-    out = SurveyOutput(log)
-    if sessions:
-        write_spill(task.spill, sessions)
-        out.summaries = [SessionSummary.of(session, task.spill, index) for index, session in enumerate(sessions)]
-    return out
-
-
-@dataclass(frozen=True)
-class EpisodeTask:
-    spill: Path
-    session: int
-    episode: int
-    tools: tuple
-    system: str | None
-    family: str
-    split: str
-
-
-@dataclass
-class EpisodeOutput:
-    """One Episode's rows, record and figures, ready to append (see ``stream.render_pass``)."""
-
-    counts: ConversationCounts
-    targets: int = 0
-    figures: Any = None  # stats.EpisodeFigures, None without targets
-    tool_names: list[str] = field(default_factory=list)
-    rows: list[tuple] = field(default_factory=list)  # (ids bytes, mask, window, tokens, supervised, messages JSON)
-    episode_id: str = ""
-    tools_json: str = "[]"
-    record: str = ""
-
-
-def render_episode(state: WorkerState, task: EpisodeTask) -> EpisodeOutput:
-    """Convert, render, window and serialise one Episode of a spilled session."""
-    from tracetune.conversation.wire import episode_to_wire
-    from tracetune.prepare.conversations import convert_episode, to_conversation
-    from tracetune.prepare.stats import EpisodeFigures
-    from tracetune.prepare.windows import examples_for
-
-    config = state.config
-    session = state.sessions(task.spill)[task.session]
-    episode = session.episodes[task.episode]
-    out = EpisodeOutput(ConversationCounts())
-    converted = convert_episode(episode, config, out.counts)
-    if not converted.target_indices:
-        return out
-    out.targets = len(converted.target_indices)
-    conv = to_conversation(session, converted, task.tools, task.system or session.system_prompt)
-    result = examples_for(state.tokenizer, conv, config)
-    out.figures = EpisodeFigures.of(result)
-    out.tool_names = [c["function"]["name"] for ex in result.examples for t in ex.targets
-                      for c in conv.messages[t].get("tool_calls") or []]
-    out.episode_id = episode.id
-    out.tools_json = json.dumps(list(conv.tools), ensure_ascii=False)
-    dumped: dict[int, tuple[dict, str]] = {}  # id(message) -> (message, its JSON): windows repeat messages
-    for ex in result.examples:
-        r = ex.rendered
-        out.rows.append((bytes(memoryview(_int32(r.ids))), bytes(r.mask), ex.window, r.num_tokens, r.num_supervised,
-                         _json_list(ex.messages, dumped)))
-    record = episode_to_wire(converted, task.tools, system_prompt=conv.system, include_reasoning=config.include_reasoning)
-    record["tracetune"].update({"session_id": session.id, "family_id": task.family, "agent": session.agent})
-    out.record = json.dumps(record, ensure_ascii=False)
-    return out
-
-
-def _json_list(items, dumped: dict[int, tuple[Any, str]]) -> str:
-    """``json.dumps(list(items), ensure_ascii=False)``, each item dumped once per ``dumped`` (kept alive there)."""
-    parts = []
-    for item in items:
-        entry = dumped.get(id(item))
-        if entry is None or entry[0] is not item:
-            entry = dumped[id(item)] = (item, json.dumps(item, ensure_ascii=False))
-        parts.append(entry[1])
-    return "[" + ", ".join(parts) + "]"
-
-
-def _int32(ids) -> Any:
-    from array import array
-
-    return array("i", ids)
