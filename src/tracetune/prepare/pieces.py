@@ -307,12 +307,16 @@ def _cut_texts(renderer: TemplateRenderer, system: list, messages: list, cuts: l
     texts, prompts = [], {}
     renders: dict[tuple, str] = {}  # ids of a context's messages -> its render
     by_role: dict[str | None, str] = {}
+
+    def rendered(context_messages: list) -> str:
+        key = tuple(map(id, context_messages))
+        if key not in renders:
+            renders[key] = _render(renderer, context_messages)
+        return renders[key]
+
     for a, b in zip(cuts, cuts[1:] + [len(messages)]):
         before_messages = system + messages[max(0, a - context) : a]
-        key = tuple(map(id, before_messages))
-        before = renders.get(key)
-        if before is None:
-            before = renders[key] = _render(renderer, before_messages)
+        before = rendered(before_messages)
         after = renderer.render(before_messages + messages[a:b])
         if not after.startswith(before):
             return None
@@ -328,7 +332,7 @@ def _cut_texts(renderer: TemplateRenderer, system: list, messages: list, cuts: l
         prompt_context = system + messages[max(0, a - CONTEXT) : a]
         if not prompt_context:
             return None
-        prompt_before = before if context == CONTEXT else _render(renderer, prompt_context)
+        prompt_before = rendered(prompt_context)
         check = renderer.agrees if not prompts else renderer.render  # the first prompt both ways
         prompt = check(prompt_context, None, generation=True)
         if not prompt.startswith(prompt_before):
@@ -356,7 +360,7 @@ def tokenize_pieces(tokenizer, pieces: list[Piece], ids_of=None) -> None:
     if quick:
         texts = [p.text for p in quick]
         for piece, ids in zip(quick, ids_of(texts) if ids_of else token_arrays(tokenizer, texts)):
-            piece.ids = ids if type(ids) is array else array("i", ids)
+            piece.ids = ids
             if piece.span is not None:
                 got = lengths.mask(piece.ids, piece.text, piece.span)
                 if got is None:

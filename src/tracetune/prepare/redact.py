@@ -167,10 +167,12 @@ class Redactor:
         self.count_used(used)
         return text
 
-    def count_used(self, used: list[tuple[str, str]]) -> None:
-        """Count the (value, kind) replacements ``_secrets_text`` made: each one, and each value once."""
+    def count_used(self, used: list[tuple[str, str]], occurrences: bool = True) -> None:
+        """Count the (value, kind) replacements ``_secrets_text`` made: each one (unless ``occurrences`` is false),
+        and each value once."""
         for value, kind in used:
-            self.report.occurrences[kind] += 1
+            if occurrences:
+                self.report.occurrences[kind] += 1
             if value not in self._used:
                 self._used.add(value)
                 self.report.distinct[kind] += 1
@@ -218,21 +220,21 @@ class Redactor:
             )
 
     def _replace_paths(self, text: str, found: Counter) -> str:
-        before = found.get("home_path", 0), found.get("user_name", 0)
-        text = self._paths_text(text, found)
-        self.paths.home_paths += found.get("home_path", 0) - before[0]
-        self.paths.mentions += found.get("user_name", 0) - before[1]
+        text, homes, mentions = self._paths_text(text, found)
+        self.paths.home_paths += homes
+        self.paths.mentions += mentions
         return text
 
-    def _paths_text(self, text: str, found: Counter) -> str:
-        """``text`` with home paths and user names anonymised, each counted in ``found`` only."""
+    def _paths_text(self, text: str, found: Counter) -> tuple[str, int, int]:
+        """(``text`` with home paths and user names anonymised, home paths, names): each counted in ``found``, not
+        in the report."""
         if not self.options.paths:
-            return text
+            return text, 0, 0
         text, homes, mentions = self.paths.rewrite(text)
         for kind, count in (("home_path", homes), ("user_name", mentions)):
             if count:
                 found[kind] += count
-        return text
+        return text, homes, mentions
 
 
 _TYPED_KINDS = frozenset(p.kind for p in TYPED_PATTERNS)

@@ -185,7 +185,7 @@ class StreamRedactor(Redactor):
             self.learn(text)
         found: Counter = Counter()
         used: list[tuple[str, str]] = []
-        done = self._paths_text(self._secrets_text(text, found, used), found)
+        done = self._paths_text(self._secrets_text(text, found, used), found)[0]
         if found:
             self._found[text] = found
             log.texts.append((digest(text), found, used))
@@ -197,11 +197,9 @@ class StreamRedactor(Redactor):
         replaced, and a text's replacements the first time any file holds that text."""
         report = self.report
         for key, found, used in log.texts:
-            self.count_used(used)
-            if key in self._counted:  # an earlier file held this text: its replacements are counted already
-                for kind, n in found.items():
-                    if kind not in ("home_path", "user_name"):
-                        report.occurrences[kind] -= n
+            counted = key in self._counted  # an earlier file held this text: its replacements are counted already
+            self.count_used(used, occurrences=not counted)
+            if counted:
                 continue
             self._counted.add(key)
             self.paths.home_paths += found.get("home_path", 0)

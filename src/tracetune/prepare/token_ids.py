@@ -79,22 +79,30 @@ def token_arrays(tokenizer, texts: list[str]) -> list[array]:
     return [array("i", ids) for ids in token_ids(tokenizer, texts)]
 
 
-#: ``WordIds`` per tokenizer (a few: tests load several), kept with the tokenizer and its size like ``_LENGTHS``.
-_WORDS: dict[int, tuple[object, int, object]] = {}
+#: ``WordIds`` per tokenizer (see ``_per_tokenizer``).
+_WORDS: dict[int, tuple[object, int, "WordIds | None"]] = {}
 
 
-def word_ids(tokenizer, backend):
+def word_ids(tokenizer, backend) -> "WordIds | None":
     """The tokenizer's ``word_ids.WordIds``, found once per tokenizer (again if it grew); None when it has none."""
-    size = len(tokenizer)
-    entry = _WORDS.get(id(tokenizer))
-    if entry is None or entry[0] is not tokenizer or entry[1] != size:
-        if len(_WORDS) >= 4:
-            _WORDS.clear()
+    def make():
         parts, added = description(tokenizer), getattr(tokenizer, "added_tokens_decoder", None)
-        found = None
-        if parts is not None and added is not None:
-            found = WordIds.of(backend, parts, _pre_regex(parts["pre"]), added)
-        entry = _WORDS[id(tokenizer)] = (tokenizer, size, found)
+        if parts is None or added is None:
+            return None
+        return WordIds.of(backend, parts, _pre_regex(parts["pre"]), added)
+
+    return _per_tokenizer(_WORDS, tokenizer, make)
+
+
+def _per_tokenizer(cache: dict, tokenizer, make):
+    """``make()`` for ``tokenizer``, kept in ``cache`` (a few tokenizers: tests load several) with the tokenizer, so
+    its id is not reused, and its size, so tokens added since are noticed."""
+    size = len(tokenizer)
+    entry = cache.get(id(tokenizer))
+    if entry is None or entry[0] is not tokenizer or entry[1] != size:
+        if len(cache) >= 4:
+            cache.clear()
+        entry = cache[id(tokenizer)] = (tokenizer, size, make())
     return entry[2]
 
 
@@ -122,7 +130,7 @@ def splits_before_count(tokenizer) -> bool:
         return False
     if any("." in t.content for t in added.values()):
         return False
-    return _known_pre_tokenizer(parts["pre"])
+    return _pre_regex(parts["pre"]) is not None
 
 
 def description(tokenizer) -> dict | None:
@@ -156,10 +164,6 @@ def byte_level(step: dict, regex: bool | None = None) -> bool:
     """A ``ByteLevel`` pre-tokenizer adding no prefix space (using its own regex or not, when ``regex`` says)."""
     return (step.get("type") == "ByteLevel" and step.get("add_prefix_space") is False
             and (regex is None or step.get("use_regex") is regex))
-
-
-def _known_pre_tokenizer(pre: dict | None) -> bool:
-    return _pre_regex(pre) is not None
 
 
 def known_split(pre: dict) -> str | None:
@@ -209,8 +213,7 @@ def _cut(text: str) -> int:
     return 0
 
 
-#: ``token_lengths`` per tokenizer (a few: tests load several): the tokenizer kept so its id is not reused, and its
-#: size, so tokens added since are noticed.
+#: ``token_lengths`` per tokenizer (see ``_per_tokenizer``).
 _LENGTHS: dict[int, tuple[object, int, "TokenLengths | None"]] = {}
 
 
@@ -226,13 +229,7 @@ def token_lengths(tokenizer) -> "TokenLengths | None":
     the vocabulary lacks is dropped (no unknown token) or becomes one unknown token per character
     (never fused), so any such error moves the sum the same way and cannot be cancelled out.
     """
-    size = len(tokenizer)
-    entry = _LENGTHS.get(id(tokenizer))
-    if entry is None or entry[0] is not tokenizer or entry[1] != size:
-        if len(_LENGTHS) >= 4:
-            _LENGTHS.clear()
-        entry = _LENGTHS[id(tokenizer)] = (tokenizer, size, TokenLengths.of(tokenizer))
-    return entry[2]
+    return _per_tokenizer(_LENGTHS, tokenizer, lambda: TokenLengths.of(tokenizer))
 
 
 class TokenLengths:
